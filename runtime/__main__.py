@@ -1,0 +1,118 @@
+"""`python -m runtime` / `specc-runtime`: the entrypoint every rendered container runs.
+
+Reads the runtime config (mounted from the job's ConfigMap), works out this replica's role
+from the operator's environment, runs the built-in trainer, and exits with a code the
+operator's ExitCode restart policy understands (see runtime.errors.ExitCode).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runtime.config import CONFIG_ENV, CONFIG_PATH, RuntimeConfig, load_runtime_config
+from runtime.context import Task, task_from_env
+from runtime.errors import ConfigError, ExitCode, MissingExtra, RuntimeFailure, Terminated
+
+log = logging.getLogger("specc.runtime")
+
+
+@dataclass
+class Context:
+    """What a trainer gets besides its config: its task, storage, a scratch folder, a stop flag."""
+
+    task: Task
+    config: RuntimeConfig
+    work_dir: Path
+    _storage: object | None = field(default=None, repr=False)
+    stop_requested: bool = False
+
+    @property
+    def storage(self):
+        """The runtime.storage.Storage for this job (created on first use)."""
+        if self._storage is None:
+            from runtime.storage import Storage
+
+            self._storage = Storage.from_config(self.config.storage)
+        return self._storage
+
+    def check_stop(self) -> None:
+        """Raise Terminated if SIGTERM arrived; trainers call this between steps/epochs."""
+        if self.stop_requested:
+            raise Terminated("terminated by SIGTERM")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="specc-runtime", description=__doc__.splitlines()[0])
+    p.add_argument("--config", default=os.environ.get(CONFIG_ENV, CONFIG_PATH), help="runtime config JSON (default: $SPECC_CONFIG or %(default)s)")
+    p.add_argument("--work-dir", default=None, help="scratch folder (default: a temporary one)")
+    return p.parse_args(argv)
+
+
+def _read_config(path: str) -> RuntimeConfig:
+    from pydantic import ValidationError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read runtime config {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: runtime config is not UTF-8") from None
+    try:
+        return load_runtime_config(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {loc}: {first['msg']} ({exc.error_count()} error(s))") from None
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run one replica; return its exit code."""
+    args = _parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx: Context | None = None
+
+    def on_term(signum, frame):  # noqa: ARG001
+        if ctx is not None:
+            ctx.stop_requested = True
+        raise Terminated("terminated by SIGTERM")
+
+    try:
+        cfg = _read_config(args.config)
+        task = task_from_env()
+        work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="specc-"))
+        work.mkdir(parents=True, exist_ok=True)
+        ctx = Context(task=task, config=cfg, work_dir=work)
+        signal.signal(signal.SIGTERM, on_term)
+        log.info("job %s/%s trainer %s (%s) as %s, rank %d of %d",
+                 cfg.job.namespace, cfg.job.name, cfg.trainer.name, cfg.job.framework, task.name, task.rank, task.world_size)
+        from runtime import trainers
+
+        try:
+            train = trainers.load(cfg.trainer.name, cfg.job.framework)
+        except ModuleNotFoundError as exc:
+            raise MissingExtra(f"trainer {cfg.trainer.name} needs a package that is not installed: {exc.name} "
+                               "(install specc[runtime] / specc[torch])") from None
+        metrics = train(cfg, ctx)
+        log.info("done: %s", metrics)
+        return ExitCode.OK
+    except RuntimeFailure as exc:
+        print(f"specc-runtime: error: {exc}", file=sys.stderr, flush=True)
+        return int(exc.code)
+    except KeyboardInterrupt:
+        print("specc-runtime: interrupted", file=sys.stderr, flush=True)
+        return ExitCode.INTERRUPTED
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run(argv))
+
+
+if __name__ == "__main__":
+    main()

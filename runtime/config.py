@@ -1,0 +1,189 @@
+"""Runtime-config models: what each built-in trainer needs, shared by compiler and runtime.
+
+The compiler embeds a `TrainerConfig` in the spec (`spec.trainer`) and writes a whole
+`RuntimeConfig` as JSON into the job's ConfigMap; the runtime reads that file back with
+`load_runtime_config`. Importing this module never imports TensorFlow, torch or minio.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+RUNTIME_API_VERSION = "specc.dev/runtime/v1"
+
+#: Where the ConfigMap holding the runtime config is mounted in every container.
+CONFIG_MOUNT_DIR = "/etc/specc"
+CONFIG_FILE_NAME = "config.json"
+CONFIG_PATH = f"{CONFIG_MOUNT_DIR}/{CONFIG_FILE_NAME}"
+#: Environment variable that points the runtime at its config file (set in every container).
+CONFIG_ENV = "SPECC_CONFIG"
+
+_URI_RE = re.compile(r"^(s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^\x00-\x1f\x7f]*)?|file://[^\x00-\x1f\x7f]+|/[^\x00-\x1f\x7f]*)$")
+
+
+class Strict(BaseModel):
+    """Base for every config model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+def _check_uri(value: str) -> str:
+    if not _URI_RE.match(value):
+        raise ValueError(
+            "must be an s3://bucket/key URI, a file:// URI or an absolute path"
+        )
+    if any(part == ".." for part in value.split("/")):
+        raise ValueError("must not contain '..' path segments")
+    return value
+
+
+Uri = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class StorageConfig(Strict):
+    """Where s3:// URIs live. Credentials never appear here: they come from the environment
+    (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, injected from a Kubernetes Secret)."""
+
+    endpoint: str | None = Field(
+        default=None,
+        description="S3/MinIO endpoint URL, e.g. http://minio-service.kubeflow:9000. "
+        "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL override it at run time.",
+        pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?/?$",
+        max_length=253,
+    )
+    region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]{1,32}$")
+
+
+class RecommenderConfig(Strict):
+    """Book section 1: deep collaborative filtering on purchase counts (Keras)."""
+
+    name: Literal["recommender"] = "recommender"
+    users_uri: Uri = "s3://data/recommender/users.csv"
+    transactions_uri: Uri = "s3://data/recommender/transactions.csv"
+    directory_uri: Uri | None = Field(
+        default="s3://data/recommender/directory.txt",
+        description="Object holding the export directory name (read as the book does).",
+    )
+    export_directory: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$",
+        description="Export directory name; when set, directory_uri is not read.",
+    )
+    model_root: Uri = Field(default="s3://models", description="Models go to <model_root>/<directory>/<version>/.")
+    version: int = Field(default=1, ge=1, le=2**31 - 1)
+    batch_size: int = Field(default=64, ge=1, le=1 << 20)
+    epochs: int = Field(default=3, ge=1, le=10_000)
+    validation_split: float = Field(default=0.25, gt=0.0, lt=1.0)
+    factors: int = Field(default=50, ge=1, le=4096)
+    dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
+    learning_rate: float = Field(default=0.001, gt=0.0, le=10.0)
+    split: Literal["shuffle", "tail"] = Field(
+        default="shuffle",
+        description="shuffle: seeded random validation split; tail: the book's unshuffled last fraction.",
+    )
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    checkpoint_uri: Uri | None = Field(
+        default=None, description="Durable location (PVC path or s3://) for per-epoch checkpoints."
+    )
+
+    _uris = field_validator(
+        "users_uri", "transactions_uri", "directory_uri", "model_root", "checkpoint_uri"
+    )(lambda v: v if v is None else _check_uri(v))
+
+    @model_validator(mode="after")
+    def _directory_source(self) -> "RecommenderConfig":
+        if self.export_directory is None and self.directory_uri is None:
+            raise ValueError("set export_directory or directory_uri")
+        return self
+
+
+class IncomeConfig(Strict):
+    """Book section 6: scikit-learn random forest on UCI adult, explained with alibi Anchors."""
+
+    name: Literal["income"] = "income"
+    data_uri: Uri = "s3://data/income/adult.data"
+    export_uri: Uri = "s3://models/income/1/"
+    n_estimators: int = Field(default=50, ge=1, le=10_000)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    train_rows: int = Field(default=30_000, ge=1, description="First N permuted rows train; the rest (after one skipped row, as the book) test.")
+    n_jobs: int = Field(default=-1, ge=-1, le=1024, description="Cores for fitting and prediction; -1 = all.")
+    explain: bool = Field(default=True, description="Compute alibi Anchor explanations (needs the 'explain' extra).")
+    anchor_threshold: float = Field(default=0.95, gt=0.0, le=1.0)
+    anchor_seed: int = Field(default=1, ge=0, le=2**32 - 1)
+    explain_rows: list[Annotated[int, Field(ge=0)]] = Field(default=[0, 6], max_length=1000)
+
+    _uris = field_validator("data_uri", "export_uri")(lambda v: _check_uri(v))
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _no_zero_jobs(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("must be -1 (all cores) or a positive number")
+        return v
+
+
+class MnistConfig(Strict):
+    """Book sections 3-5: the 784-500-10 MNIST network (TensorFlow or PyTorch by framework)."""
+
+    name: Literal["mnist"] = "mnist"
+    data_dir: Uri = Field(default="s3://data/mnist/", description="Folder holding the MNIST idx .gz files.")
+    log_dir: str = Field(default="/train/logs", min_length=1, max_length=1024, description="TensorBoard summaries go to log_dir/train and log_dir/test.")
+    export_uri: Uri | None = "s3://models/mnist/1/"
+    learning_rate: float = Field(default=0.001, gt=0.0, le=10.0)
+    batch_size: int = Field(default=100, ge=1, le=1 << 20)
+    max_steps: int = Field(default=1000, ge=1, le=10_000_000)
+    dropout: float = Field(default=0.9, gt=0.0, le=1.0, description="Keep probability, as the book's flag.")
+    train_rows: int = Field(default=8_000, ge=1)
+    test_rows: int = Field(default=2_000, ge=1)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    checkpoint_uri: Uri | None = None
+
+    _uris = field_validator("data_dir", "export_uri", "checkpoint_uri")(
+        lambda v: v if v is None else _check_uri(v)
+    )
+
+
+TrainerConfig = Annotated[
+    Union[RecommenderConfig, IncomeConfig, MnistConfig], Field(discriminator="name")
+]
+
+#: Which frameworks each built-in trainer runs under.
+TRAINER_FRAMEWORKS: dict[str, tuple[str, ...]] = {
+    "recommender": ("tensorflow",),
+    "income": ("sklearn",),
+    "mnist": ("tensorflow", "pytorch"),
+}
+
+Framework = Literal["tensorflow", "pytorch", "sklearn", "python"]
+
+
+class JobInfo(Strict):
+    """Identity of the job the runtime belongs to (for logs and metrics)."""
+
+    name: str
+    namespace: str = "default"
+    framework: Framework
+
+
+class RuntimeConfig(Strict):
+    """The whole file the compiler writes into the ConfigMap and the runtime reads."""
+
+    apiVersion: Literal["specc.dev/runtime/v1"] = RUNTIME_API_VERSION
+    job: JobInfo
+    storage: StorageConfig = StorageConfig()
+    trainer: TrainerConfig
+
+
+def load_runtime_config(text: str) -> RuntimeConfig:
+    """Parse and validate the JSON text of a runtime config file."""
+    return RuntimeConfig.model_validate_json(text)
+
+
+def dump_runtime_config(cfg: RuntimeConfig) -> str:
+    """Serialize a runtime config as stable, sorted, indented JSON with a final newline."""
+    import json
+
+    return json.dumps(cfg.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

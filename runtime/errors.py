@@ -1,0 +1,77 @@
+"""Expected runtime failures as data, and the exit codes the operator's ExitCode policy reads.
+
+1..127 are permanent (the operator fails the job); >= 128 are retryable (it restarts the pod).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit statuses of `python -m runtime`."""
+
+    OK = 0
+    FAILED = 1  # bad data, or a trainer failure that a retry cannot fix
+    BAD_CONFIG = 2  # the runtime config file is missing or invalid
+    MISSING_EXTRA = 3  # an optional dependency the job needs is not installed
+    STORAGE_UNAVAILABLE = 138  # storage unreachable after bounded retries: retry the pod
+    INTERRUPTED = 130  # SIGINT
+    TERMINATED = 143  # SIGTERM / pre-emption: checkpoint saved, retry the pod
+
+
+class RuntimeFailure(Exception):
+    """An expected failure: printed as one line, no traceback, exits with `code`."""
+
+    code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str, *, code: ExitCode | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def retryable(self) -> bool:
+        return int(self.code) >= 128
+
+
+class ConfigError(RuntimeFailure):
+    """The runtime config (or the environment it needs) is wrong."""
+
+    code = ExitCode.BAD_CONFIG
+
+
+class DataError(RuntimeFailure):
+    """Input data is malformed; the message names the file and, when known, the line."""
+
+    code = ExitCode.FAILED
+
+    def __init__(self, source: str, message: str, *, line: int | None = None):
+        where = f"{source}:{line}" if line is not None else source
+        super().__init__(f"{where}: {message}")
+        self.source = source
+        self.line = line
+
+
+class StorageError(RuntimeFailure):
+    """A permanent storage problem: missing bucket or object, bad credentials, bad URI."""
+
+    code = ExitCode.FAILED
+
+
+class StorageUnavailable(RuntimeFailure):
+    """Storage could not be reached after bounded retries (retryable)."""
+
+    code = ExitCode.STORAGE_UNAVAILABLE
+
+
+class Terminated(RuntimeFailure):
+    """The process got SIGTERM; work was checkpointed where possible (retryable)."""
+
+    code = ExitCode.TERMINATED
+
+
+class MissingExtra(RuntimeFailure):
+    """An optional dependency is not installed."""
+
+    code = ExitCode.MISSING_EXTRA
