@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import json
 from dataclasses import asdict, dataclass
 from enum import IntEnum
 from typing import Iterable
@@ -54,6 +52,8 @@ class SpecError(Exception):
 
 def did_you_mean(word: str, options: Iterable[str]) -> str | None:
     """Suggest the closest option to a misspelt `word` ("did you mean 'replicas'?"), or None."""
+    import difflib
+
     opts = [o for o in options if isinstance(o, str)]
     if not isinstance(word, str) or not opts:
         return None
@@ -77,6 +77,8 @@ def format_text(diags: Iterable[Diagnostic]) -> str:
 
 def format_json(diags: Iterable[Diagnostic]) -> str:
     """Stable JSON document: {"diagnostics": [...], "errors": N} (N counts severity "error")."""
+    import json
+
     items = [d.to_dict() for d in diags]
     errors = sum(1 for d in items if d["severity"] == "error")
     return json.dumps({"diagnostics": items, "errors": errors}, indent=2, sort_keys=True)
