@@ -1,0 +1,225 @@
+"""Pieces shared by every workload kind: names, labels, the container and its pod template."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compiler.checks import CONFIG_VOLUME, default_replicas
+from compiler.spec import DEFAULT_IMAGE, EnvFrom, Replica, Resources, TrainingJob
+from runtime.config import CONFIG_ENV, CONFIG_MOUNT_DIR, CONFIG_PATH
+
+RUNTIME_COMMAND = ["specc-runtime"]
+KUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+
+
+@dataclass(frozen=True)
+class Names:
+    """The object names of one compiled job."""
+
+    job: str  # metadata.name of the TFJob / PyTorchJob / Job
+    config: str  # ConfigMap holding the runtime config
+
+    @classmethod
+    def for_job(cls, job_name: str) -> "Names":
+        return cls(job=job_name, config=f"{job_name}-config")
+
+
+def labels(job: TrainingJob) -> dict[str, str]:
+    """Labels on every object: the user's, plus specc's own identity labels."""
+    out = dict(job.metadata.labels)
+    out["app.kubernetes.io/managed-by"] = "specc"
+    out["app.kubernetes.io/name"] = job.metadata.name
+    out["specc.dev/job"] = job.metadata.name
+    return dict(sorted(out.items()))
+
+
+def metadata(job: TrainingJob, name: str, *, extra_labels: dict[str, str] | None = None, source: str | None = None) -> dict:
+    """metadata block: name, namespace, labels, annotations (sorted)."""
+    lab = labels(job)
+    if extra_labels:
+        lab = dict(sorted({**lab, **extra_labels}.items()))
+    ann = dict(job.metadata.annotations)
+    if source:
+        ann["specc.dev/source"] = source
+    md: dict = {"name": name, "namespace": job.metadata.namespace, "labels": lab}
+    if ann:
+        md["annotations"] = dict(sorted(ann.items()))
+    return md
+
+
+def replica_map(job: TrainingJob) -> dict[str, Replica]:
+    """Replica types in canonical order with their settings (defaults filled in)."""
+    from compiler.checks import replica_types
+
+    given = job.spec.replicas
+    if not given:
+        given = {t: Replica(count=n) for t, n in default_replicas(job.spec.framework).items()}
+    order = replica_types(job.spec.framework)
+    return {t: given[t] for t in order if t in given}
+
+
+def _env_entry(name: str, value: str | EnvFrom) -> dict:
+    if isinstance(value, str):
+        return {"name": name, "value": value}
+    if value.secretKeyRef is not None:
+        ref = value.secretKeyRef
+        src = {"secretKeyRef": _ref(ref)}
+    elif value.configMapKeyRef is not None:
+        src = {"configMapKeyRef": _ref(value.configMapKeyRef)}
+    else:
+        src = {"fieldRef": {"fieldPath": value.fieldRef.fieldPath}}
+    return {"name": name, "valueFrom": src}
+
+
+def _ref(ref) -> dict:
+    out = {"name": ref.name, "key": ref.key}
+    if ref.optional is not None:
+        out["optional"] = ref.optional
+    return out
+
+
+def env(job: TrainingJob, replica: Replica) -> list[dict]:
+    """Container env: specc's own variables, storage credentials, then spec and replica env (sorted)."""
+    spec = job.spec
+    out: list[dict] = []
+    if spec.trainer is not None:
+        out.append({"name": CONFIG_ENV, "value": CONFIG_PATH})
+    if spec.storage is not None and spec.storage.credentials is not None:
+        cred = spec.storage.credentials
+        out.append({"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": cred.secretName, "key": cred.accessKeyKey}}})
+        out.append({"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": cred.secretName, "key": cred.secretKeyKey}}})
+    merged = {**spec.env, **replica.env}
+    out += [_env_entry(k, merged[k]) for k in sorted(merged)]
+    return out
+
+
+def resources(spec_res: Resources | None, replica_res: Resources | None) -> dict | None:
+    """requests/limits from the replica's resources, else the spec's defaults."""
+    res = replica_res or spec_res
+    if res is None:
+        return None
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if res.cpu is not None:
+        requests["cpu"] = res.cpu
+    if res.memory is not None:
+        requests["memory"] = res.memory
+        limits["memory"] = res.memoryLimit or res.memory
+    elif res.memoryLimit is not None:
+        limits["memory"] = res.memoryLimit
+    if res.cpuLimit is not None:
+        limits["cpu"] = res.cpuLimit
+    if res.gpus:
+        limits["nvidia.com/gpu"] = str(res.gpus)
+    out: dict = {}
+    if limits:
+        out["limits"] = dict(sorted(limits.items()))
+    if requests:
+        out["requests"] = dict(sorted(requests.items()))
+    return out or None
+
+
+def container(job: TrainingJob, replica: Replica, *, name: str, port: tuple[str, int] | None) -> dict:
+    """The main container of one replica type."""
+    spec = job.spec
+    c: dict = {"name": name}
+    if spec.container is not None:
+        c["image"] = spec.container.image
+        if spec.container.command:
+            c["command"] = list(spec.container.command)
+        args = [*spec.container.args, *replica.args]
+        if spec.container.workingDir:
+            c["workingDir"] = spec.container.workingDir
+    else:
+        c["image"] = spec.image or DEFAULT_IMAGE
+        c["command"] = list(RUNTIME_COMMAND)
+        args = ["--config", CONFIG_PATH, *replica.args]
+    if args:
+        c["args"] = args
+    e = env(job, replica)
+    if e:
+        c["env"] = e
+    if port is not None:
+        c["ports"] = [{"containerPort": port[1], "name": port[0]}]
+    r = resources(spec.resources, replica.resources)
+    if r:
+        c["resources"] = r
+    mounts = []
+    if spec.trainer is not None:
+        mounts.append({"mountPath": CONFIG_MOUNT_DIR, "name": CONFIG_VOLUME, "readOnly": True})
+    for v in spec.volumes:
+        m = {"mountPath": v.mountPath, "name": v.name}
+        if v.readOnly:
+            m["readOnly"] = True
+        mounts.append(m)
+    if mounts:
+        c["volumeMounts"] = mounts
+    return c
+
+
+def volumes(job: TrainingJob, names: Names) -> list[dict]:
+    """Pod volumes: the runtime config ConfigMap, then the spec's PVCs and emptyDirs."""
+    out = []
+    if job.spec.trainer is not None:
+        out.append({"name": CONFIG_VOLUME, "configMap": {"name": names.config}})
+    for v in job.spec.volumes:
+        if v.persistentVolumeClaim is not None:
+            src: dict = {"persistentVolumeClaim": {"claimName": v.persistentVolumeClaim}}
+            if v.readOnly:
+                src["persistentVolumeClaim"]["readOnly"] = True
+        else:
+            ed: dict = {}
+            if v.emptyDir.medium:
+                ed["medium"] = v.emptyDir.medium
+            if v.emptyDir.sizeLimit:
+                ed["sizeLimit"] = v.emptyDir.sizeLimit
+            src = {"emptyDir": ed}
+        out.append({"name": v.name, **src})
+    return out
+
+
+def pod_template(job: TrainingJob, names: Names, replica: Replica, *, container_name: str,
+                 port: tuple[str, int] | None, restart_policy: str | None = None) -> dict:
+    """A PodTemplateSpec for one replica type."""
+    spec = job.spec
+    pod: dict = {}
+    sched = spec.scheduling
+    if sched.serviceAccountName:
+        pod["serviceAccountName"] = sched.serviceAccountName
+    if sched.priorityClassName:
+        pod["priorityClassName"] = sched.priorityClassName
+    if sched.nodeSelector:
+        pod["nodeSelector"] = dict(sorted(sched.nodeSelector.items()))
+    if sched.tolerations:
+        pod["tolerations"] = [t.model_dump(exclude_none=True) for t in sched.tolerations]
+    if restart_policy:
+        pod["restartPolicy"] = restart_policy
+    pod["containers"] = [container(job, replica, name=container_name, port=port)]
+    vols = volumes(job, names)
+    if vols:
+        pod["volumes"] = vols
+    return {"metadata": {"labels": labels(job)}, "spec": pod}
+
+
+def run_policy(job: TrainingJob) -> dict:
+    """spec.runPolicy for TFJob / PyTorchJob; `suspend` left to Kueue when a queue is set."""
+    rp = job.spec.runPolicy
+    out: dict = {}
+    for field in ("cleanPodPolicy", "ttlSecondsAfterFinished", "activeDeadlineSeconds", "backoffLimit"):
+        value = getattr(rp, field)
+        if value is not None:
+            out[field] = value
+    if rp.schedulingPolicy is not None:
+        sp = rp.schedulingPolicy.model_dump(exclude_none=True)
+        if "minResources" in sp:
+            sp["minResources"] = dict(sorted(sp["minResources"].items()))
+        out["schedulingPolicy"] = sp
+    if rp.suspend is not None and job.spec.scheduling.queue is None:
+        out["suspend"] = rp.suspend
+    return out
+
+
+def job_labels(job: TrainingJob) -> dict[str, str] | None:
+    """Extra labels on the workload object itself (the Kueue queue)."""
+    q = job.spec.scheduling.queue
+    return {KUEUE_LABEL: q} if q else None

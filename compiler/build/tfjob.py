@@ -1,0 +1,33 @@
+"""TensorFlow -> kubeflow.org/v1 TFJob."""
+
+from __future__ import annotations
+
+from compiler.build.common import Names, job_labels, metadata, pod_template, replica_map, run_policy
+from compiler.spec import TrainingJob
+
+CONTAINER = "tensorflow"
+PORT = ("tfjob-port", 2222)
+
+
+def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:
+    """The TFJob object for a tensorflow spec."""
+    specs = {}
+    for rtype, rep in replica_map(job).items():
+        specs[rtype] = {
+            "replicas": rep.count,
+            "restartPolicy": rep.restartPolicy or "Never",
+            "template": pod_template(job, names, rep, container_name=CONTAINER, port=PORT),
+        }
+    spec: dict = {}
+    rp = run_policy(job)
+    if rp:
+        spec["runPolicy"] = rp
+    if job.spec.successPolicy is not None:
+        spec["successPolicy"] = job.spec.successPolicy
+    spec["tfReplicaSpecs"] = specs
+    return {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "TFJob",
+        "metadata": metadata(job, names.job, extra_labels=job_labels(job), source=source),
+        "spec": spec,
+    }

@@ -1,0 +1,245 @@
+"""The user-facing spec language: `apiVersion: specc.dev/v1alpha1`, `kind: TrainingJob`.
+
+Strict pydantic v2 models (unknown keys are errors) with defaults, so a minimal spec is a few
+lines. Cross-field rules that need a precise location live in compiler/checks.py.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from runtime.config import Framework, StorageConfig, TrainerConfig
+
+API_VERSION = "specc.dev/v1alpha1"
+KIND = "TrainingJob"
+
+#: Default runtime image: built from this repository's Dockerfile, tag = package version.
+DEFAULT_IMAGE = "ghcr.io/specc-dev/specc-runtime:0.1.0"
+
+DNS1035 = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+# Image reference: [registry/]path[:tag][@sha256:digest]
+IMAGE = (
+    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
+)
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+
+# Strings that end up in manifests: printable, bounded (no NUL / control characters).
+Text = Annotated[str, Field(max_length=4096, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
+Arg = Annotated[str, Field(max_length=4096, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
+Name63 = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS1123_LABEL)]
+Subdomain = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS1123_SUBDOMAIN)]
+Quantity = Annotated[str, Field(max_length=32, pattern=QUANTITY)]
+LabelKey = Annotated[str, Field(max_length=317, pattern=LABEL_KEY)]
+LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
+AbsPath = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^/[^\x00-\x1f\x7f:]*$")]
+
+TF_REPLICA_TYPES = ("Chief", "Master", "PS", "Worker", "Evaluator")
+PYTORCH_REPLICA_TYPES = ("Master", "Worker")
+JOB_REPLICA_TYPES = ("Worker",)
+RestartPolicy = Literal["Always", "OnFailure", "ExitCode", "Never"]
+
+
+class Strict(BaseModel):
+    """Base for spec models: unknown keys are errors, no type coercion, immutable."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+
+
+class Metadata(Strict):
+    """Name (DNS-1035 label), namespace, labels and annotations of the job."""
+
+    name: str = Field(min_length=1, max_length=63, pattern=DNS1035)
+    namespace: Name63 = "default"
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=64)
+    annotations: dict[LabelKey, Text] = Field(default_factory=dict, max_length=64)
+
+
+class Resources(Strict):
+    """Container resources; GPUs become `nvidia.com/gpu` limits."""
+
+    cpu: Quantity | None = Field(default=None, description="CPU request (and limit unless cpuLimit).")
+    memory: Quantity | None = Field(default=None, description="Memory request (and limit unless memoryLimit).")
+    cpuLimit: Quantity | None = None
+    memoryLimit: Quantity | None = None
+    gpus: int = Field(default=0, ge=0, le=64)
+
+
+class SecretKeyRef(Strict):
+    name: Subdomain
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+    optional: bool | None = None
+
+
+class ConfigMapKeyRef(SecretKeyRef):
+    pass
+
+
+class FieldRef(Strict):
+    fieldPath: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_.\[\]'/-]+$")]
+
+
+class EnvFrom(Strict):
+    """A reference instead of a literal value (exactly one)."""
+
+    secretKeyRef: SecretKeyRef | None = None
+    configMapKeyRef: ConfigMapKeyRef | None = None
+    fieldRef: FieldRef | None = None
+
+
+EnvValue = Union[Text, EnvFrom]
+EnvMap = dict[Annotated[str, Field(min_length=1, max_length=256, pattern=ENV_NAME)], EnvValue]
+
+
+def _count_shorthand(v: object) -> object:
+    """Allow `Worker: 2` as shorthand for `Worker: {count: 2}`."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return {"count": v}
+    return v
+
+
+class Replica(Strict):
+    """One replica type: how many, how they restart, what they get."""
+
+    count: int = Field(default=1, ge=1, le=1024)
+    restartPolicy: RestartPolicy | None = Field(default=None, description="Operator default when omitted.")
+    resources: Resources | None = None
+    env: EnvMap = Field(default_factory=dict, max_length=256)
+    args: list[Arg] = Field(default_factory=list, max_length=256, description="Extra args appended to the container's.")
+
+
+ReplicaField = Annotated[Replica, BeforeValidator(_count_shorthand)]
+
+
+class Container(Strict):
+    """A custom image with its own command (the book's images), instead of a built-in trainer."""
+
+    image: str = Field(max_length=512, pattern=IMAGE)
+    command: list[Arg] = Field(default_factory=list, max_length=256)
+    args: list[Arg] = Field(default_factory=list, max_length=256)
+    workingDir: AbsPath | None = None
+
+
+class EmptyDir(Strict):
+    medium: Literal["", "Memory"] = ""
+    sizeLimit: Quantity | None = None
+
+
+class Volume(Strict):
+    """A PersistentVolumeClaim or emptyDir mounted into every replica."""
+
+    name: Name63
+    mountPath: AbsPath
+    persistentVolumeClaim: Subdomain | None = Field(default=None, description="Claim name.")
+    emptyDir: EmptyDir | None = None
+    readOnly: bool = False
+
+
+class Credentials(Strict):
+    """S3 credentials by reference to a Kubernetes Secret (never literal values)."""
+
+    secretName: Subdomain
+    accessKeyKey: Annotated[str, Field(max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")] = "AWS_ACCESS_KEY_ID"
+    secretKeyKey: Annotated[str, Field(max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")] = "AWS_SECRET_ACCESS_KEY"
+
+
+class Storage(StorageConfig):
+    """S3/MinIO endpoint for the trainer's URIs and the Secret holding its credentials."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+    credentials: Credentials | None = None
+
+
+class SchedulingPolicy(Strict):
+    """runPolicy.schedulingPolicy for gang schedulers (Volcano / scheduler-plugins)."""
+
+    minAvailable: int | None = Field(default=None, ge=1)
+    queue: Text | None = None
+    minResources: dict[Annotated[str, Field(max_length=253)], Quantity] | None = None
+    priorityClass: Subdomain | None = None
+    scheduleTimeoutSeconds: int | None = Field(default=None, ge=1)
+
+
+class RunPolicy(Strict):
+    cleanPodPolicy: Literal["All", "Running", "None"] | None = None
+    backoffLimit: int | None = Field(default=None, ge=0, le=1000)
+    activeDeadlineSeconds: int | None = Field(default=None, ge=1)
+    ttlSecondsAfterFinished: int | None = Field(default=None, ge=0)
+    schedulingPolicy: SchedulingPolicy | None = None
+    suspend: bool | None = None
+
+
+class RdzvConf(Strict):
+    key: Text
+    value: Text
+
+
+class ElasticPolicy(Strict):
+    """PyTorchJob elastic training (torchrun rendezvous)."""
+
+    minReplicas: int | None = Field(default=None, ge=1)
+    maxReplicas: int | None = Field(default=None, ge=1)
+    rdzvBackend: Literal["c10d", "etcd", "etcd-v2"] | None = None
+    rdzvPort: int | None = Field(default=None, ge=1, le=65535)
+    rdzvHost: Text | None = None
+    rdzvId: Text | None = None
+    rdzvConf: list[RdzvConf] | None = None
+    standalone: bool | None = None
+    maxRestarts: int | None = Field(default=None, ge=0)
+
+
+class Toleration(Strict):
+    key: LabelKey | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: LabelValue | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    tolerationSeconds: int | None = None
+
+
+class Scheduling(Strict):
+    """Where pods may run and which Kueue queue admits the job."""
+
+    nodeSelector: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=64)
+    priorityClassName: Subdomain | None = None
+    queue: Name63 | None = Field(default=None, description="Kueue LocalQueue (label kueue.x-k8s.io/queue-name).")
+    serviceAccountName: Subdomain | None = None
+
+
+class Spec(Strict):
+    """What to run, on how many replicas, with which policies."""
+
+    framework: Framework = Field(description="tensorflow -> TFJob, pytorch -> PyTorchJob, sklearn/python -> batch/v1 Job.")
+    image: str | None = Field(default=None, max_length=512, pattern=IMAGE, description="Runtime image for built-in trainers.")
+    trainer: TrainerConfig | None = Field(default=None, description="A built-in trainer of the runtime.")
+    container: Container | None = Field(default=None, description="A custom image + command instead of a trainer.")
+    replicas: dict[str, ReplicaField] | None = Field(default=None, description="Replica types -> settings; default one Worker (PyTorch: Master + Worker).")
+    resources: Resources | None = Field(default=None, description="Default resources for every replica.")
+    env: EnvMap = Field(default_factory=dict, max_length=256, description="Env for every replica.")
+    runPolicy: RunPolicy = RunPolicy()
+    successPolicy: Literal["", "AllWorkers"] | None = None
+    elasticPolicy: ElasticPolicy | None = None
+    nprocPerNode: Annotated[str, Field(pattern=r"^(auto|cpu|gpu|[1-9][0-9]{0,3})$")] | None = None
+    volumes: list[Volume] = Field(default_factory=list, max_length=32)
+    storage: Storage | None = None
+    scheduling: Scheduling = Scheduling()
+    naming: Literal["hashed", "fixed"] = Field(
+        default="hashed",
+        description="hashed: append a content hash to the job name so a changed spec re-runs; fixed: keep the name.",
+    )
+
+
+class TrainingJob(Strict):
+    """One training job: the whole document of a spec file."""
+
+    apiVersion: Literal["specc.dev/v1alpha1"]
+    kind: Literal["TrainingJob"]
+    metadata: Metadata
+    spec: Spec
