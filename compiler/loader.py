@@ -224,8 +224,8 @@ _EVENT_NAMES = {
 
 def _syntax_message(problem: str | None, context: str | None, context_mark: Any, text: str, line: int, col: int) -> str:
     lines = text.splitlines()
-    ch = lines[line - 1][col - 1 : col] if 0 < line <= len(lines) else ""
-    if ch == "\t" or (problem and "\\t" in problem) or (problem and "tab" in problem.lower() and "table" not in problem.lower()):
+    row = lines[line - 1] if 0 < line <= len(lines) else ""
+    if row[col - 1 : col] == "\t" and not row[: col - 1].strip(" \t"):
         return "tab character in indentation: YAML indents with spaces only"
     msg = f"invalid YAML: {problem or 'syntax error'}"
     if context:
@@ -233,6 +233,8 @@ def _syntax_message(problem: str | None, context: str | None, context_mark: Any,
         if context_mark is not None:
             msg += f" at line {context_mark.line + 1}, column {context_mark.column + 1}"
         msg += ")"
+    if row[col - 1 : col] == "\t":
+        msg += "; found a tab character here, use spaces"
     return msg
 
 
