@@ -151,11 +151,11 @@ def _apply(out_dir: Path, p: Plan) -> None:
                 d.mkdir()
                 made_dirs.append(d)
             tmp = target.with_name(f".{target.name}.specc-tmp-{os.getpid()}")
+            temps.append((tmp, target))
             with open(tmp, "w", encoding="utf-8", newline="\n") as f:
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
-            temps.append((tmp, target))
     except OSError as exc:
         for tmp, _ in temps:
             tmp.unlink(missing_ok=True)
