@@ -69,27 +69,55 @@ def _read_config(path: str) -> RuntimeConfig:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {loc}: {first['msg']} ({exc.error_count()} error(s))") from None
+        where = f"{loc}: " if loc else ""
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{path}: {where}{first['msg']}{more}") from None
+
+
+#: Seconds a trainer gets after SIGTERM to reach ctx.check_stop() before it is interrupted.
+STOP_GRACE_ENV = "SPECC_STOP_GRACE"
+DEFAULT_STOP_GRACE = 20.0  # below Kubernetes' default 30 s terminationGracePeriodSeconds
+
+
+def _stop_grace() -> float:
+    raw = os.environ.get(STOP_GRACE_ENV, "").strip()
+    try:
+        return max(0.0, float(raw)) if raw else DEFAULT_STOP_GRACE
+    except ValueError:
+        raise ConfigError(f"{STOP_GRACE_ENV}={raw!r} is not a number of seconds") from None
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run one replica; return its exit code."""
+    """Run one replica; return its exit code.
+
+    SIGTERM sets `ctx.stop_requested` so the trainer can checkpoint and raise Terminated at its
+    next `ctx.check_stop()`; if it has not within SPECC_STOP_GRACE seconds (or before the
+    trainer started, or on a second SIGTERM) Terminated is raised where the process is.
+    Either way the exit code is 143 (retryable).
+    """
     args = _parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     ctx: Context | None = None
+    grace = DEFAULT_STOP_GRACE
+
+    def on_alarm(signum, frame):  # noqa: ARG001
+        raise Terminated(f"terminated by SIGTERM (trainer did not stop within {grace:g}s)")
 
     def on_term(signum, frame):  # noqa: ARG001
-        if ctx is not None:
-            ctx.stop_requested = True
-        raise Terminated("terminated by SIGTERM")
+        if ctx is None or ctx.stop_requested or grace <= 0:
+            raise Terminated("terminated by SIGTERM")
+        ctx.stop_requested = True
+        log.warning("SIGTERM: stopping at the next checkpoint (at most %gs)", grace)
+        signal.setitimer(signal.ITIMER_REAL, grace)
 
+    handlers = _install({signal.SIGTERM: on_term, signal.SIGALRM: on_alarm})
     try:
+        grace = _stop_grace()
         cfg = _read_config(args.config)
         task = task_from_env()
         work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="specc-"))
         work.mkdir(parents=True, exist_ok=True)
         ctx = Context(task=task, config=cfg, work_dir=work)
-        signal.signal(signal.SIGTERM, on_term)
         log.info("job %s/%s trainer %s (%s) as %s, rank %d of %d",
                  cfg.job.namespace, cfg.job.name, cfg.trainer.name, cfg.job.framework, task.name, task.rank, task.world_size)
         from runtime import trainers
@@ -108,6 +136,18 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("specc-runtime: interrupted", file=sys.stderr, flush=True)
         return ExitCode.INTERRUPTED
+    finally:
+        if handlers:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            _install(handlers)
+
+
+def _install(handlers: dict) -> dict:
+    """Install signal handlers; return the previous ones ({} off the main thread)."""
+    try:
+        return {sig: signal.signal(sig, h) for sig, h in handlers.items()}
+    except ValueError:  # signal only works in the main thread
+        return {}
 
 
 def main(argv: list[str] | None = None) -> None:
