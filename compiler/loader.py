@@ -277,6 +277,7 @@ def _kind(ev: Any) -> int:
 def _libyaml_events(text: str) -> Iterator[tuple[int, Any]]:
     yaml = _libyaml()
     parser = yaml._yaml.CParser(text)
+    kinds = _KINDS_CACHE
     try:
         while True:
             try:
@@ -287,7 +288,9 @@ def _libyaml_events(text: str) -> Iterator[tuple[int, Any]]:
                 raise _YamlSyntax(_syntax_message(e.problem, e.context, e.context_mark, text, line, col), line, col) from None
             except yaml.YAMLError as e:  # ReaderError and friends
                 raise _YamlSyntax(f"invalid YAML: {e}", 1, 1) from None
-            k = _kind(ev)
+            k = kinds.get(type(ev))
+            if k is None:
+                k = _kind(ev)
             yield k, ev
             if k == _STREAM_END:
                 return
@@ -306,7 +309,12 @@ def _ruamel_parser_class() -> type:
         import sys
 
         stub = None
-        if "ruamel.yaml" not in sys.modules:  # import only the parser modules, not ruamel.yaml.main
+        before = set(sys.modules)
+        if "ruamel.yaml" not in sys.modules:
+            # Import only the parser modules under a stand-in package: ruamel.yaml's __init__
+            # imports its whole API (~3x the import time). Afterwards the stand-in and the
+            # modules imported under it are dropped from sys.modules, so a later
+            # `import ruamel.yaml` elsewhere gets a normal, complete package.
             spec = importlib.util.find_spec("ruamel.yaml")
             stub = sys.modules["ruamel.yaml"] = importlib.util.module_from_spec(spec)
         try:
@@ -315,8 +323,10 @@ def _ruamel_parser_class() -> type:
             from ruamel.yaml.reader import Reader
             from ruamel.yaml.scanner import Scanner
         finally:
-            if stub is not None and sys.modules.get("ruamel.yaml") is stub:
-                del sys.modules["ruamel.yaml"]
+            if stub is not None:
+                for name in set(sys.modules) - before:
+                    if name == "ruamel.yaml" or name.startswith("ruamel.yaml."):
+                        del sys.modules[name]
 
         class _DocInfo:
             doc_version = None
@@ -357,11 +367,6 @@ def _ruamel_events(text: str) -> Iterator[tuple[int, Any]]:
         yield k, ev
         if k == _STREAM_END:
             return
-
-
-def _tag(ev: Any) -> str | None:
-    """The event's resolved tag (PyYAML: str attribute; ruamel: property over its Tag object)."""
-    return ev.tag
 
 
 def _resolve_plain(v: str) -> Any:
@@ -407,6 +412,7 @@ class _Frame:
 
 _NOKEY = object()
 _SKIP = object()  # a key that is reported (duplicate / not a string): drop its value
+_BAD = object()  # a scalar already reported (bad tag, too long): no further complaints about it
 
 
 def _copy(v: Any) -> Any:
@@ -461,13 +467,15 @@ class _Builder:
             if kind == _SCALAR:
                 m = ev.start_mark
                 line, col = m.line + 1, m.column + 1
-                self._count(1, line, col)
+                self.count += 1
+                if self.count > MAX_NODES:
+                    self._count(0, line, col)
                 v = ev.value
                 if len(v) > MAX_SCALAR_CHARS:
                     self.error(line, col, f"scalar too long: {len(v)} characters (limit {MAX_SCALAR_CHARS})")
-                    v = None
+                    v = _BAD
                 else:
-                    tag = _tag(ev)
+                    tag = ev.tag
                     if tag is None:
                         if ev.implicit[0]:
                             v = _resolve_plain(v)
@@ -491,7 +499,7 @@ class _Builder:
                 if len(stack) >= MAX_DEPTH:
                     raise self.fatal(line, col, f"nesting deeper than {MAX_DEPTH} levels")
                 self._count(1, line, col)
-                tag = _tag(ev)
+                tag = ev.tag
                 if tag is not None and tag != "!" and tag != (_MAP if kind == _MAP_START else _SEQ):
                     self.error(line, col, _unsupported(tag))
                 if ev.anchor is not None:
@@ -539,9 +547,9 @@ class _Builder:
             if type(r) is want:
                 return r
             self.error(line, col, f"cannot read {v!r} as {_short_tag(tag)}")
-            return None
+            return _BAD
         self.error(line, col, _unsupported(tag))
-        return None
+        return _BAD
 
     def _attach(self, v: Any, line: int, col: int, pos: Any, size: int, height: int) -> None:
         stack = self.stack
@@ -565,6 +573,8 @@ class _Builder:
                     f.key = _SKIP
                 else:
                     f.key, f.kl, f.kc = v, line, col
+            elif v is _BAD:
+                f.key = _SKIP
             else:
                 what = _TYPE_NAMES.get(type(v), "a string")
                 shown = f" {v!r}" if type(v) in (int, float, bool) else ""

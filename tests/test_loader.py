@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -281,7 +283,7 @@ TOKENS = [*"ab1.:-?[]{},&*!|>'\"#%@` \t\n\x00é~", "\r\n", "  ", "    ", "<<", "
 YAMLISH = st.lists(st.sampled_from(TOKENS), max_size=40).map("".join)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(text=st.one_of(YAMLISH, st.text(max_size=60)))
 def test_any_text_loads_or_raises_spec_error(text, backend):
     try:
@@ -292,3 +294,23 @@ def test_any_text_loads_or_raises_spec_error(text, backend):
         assert type(doc.data) is dict
         for k in doc.data:
             assert type(k) is str and len(doc.pos((k,))) == 2
+
+
+def test_reported_key_is_not_reported_twice(backend):
+    with pytest.raises(SpecError) as exc:
+        load_text("a: 1\n!!python/name:os.system : x\n", "k.yaml")
+    assert [(d.line, d.col, d.message.split(" (")[0]) for d in exc.value.diagnostics] == [
+        (2, 1, "unsupported YAML tag !!python/name:os.system")]
+
+
+def test_ruamel_backend_leaves_ruamel_yaml_importable():
+    """The ruamel backend imports only ruamel's parser modules; `import ruamel.yaml` still works."""
+    code = (
+        "from compiler import loader\n"
+        "loader._BACKEND = 'ruamel'\n"
+        "assert loader.load_text('a: [1]', 'x').data == {'a': [1]}\n"
+        "import io\nfrom ruamel.yaml import YAML\n"
+        "y = YAML(); d = y.load('b: 2\\n'); y.dump(d, io.StringIO())\n"
+        "assert loader.load_text('c: 3', 'x').data == {'c': 3}\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1], timeout=60)
