@@ -571,6 +571,7 @@ class LocalJob:
 
     def _wait(self, rep: _Replica, proc: subprocess.Popen, attempt: int, pump: threading.Thread) -> None:
         code = proc.wait()
+        _signal_group(proc, signal.SIGKILL, group_only=True)  # the container is gone: so is all it started
         pump.join(timeout=2.0)  # let the last lines out first
         self._events.put((rep, attempt, 128 - code if code < 0 else code))
 
@@ -667,6 +668,10 @@ class LocalJob:
         if self.kind != "Job":
             self._set_condition("Created", f"{self.kind}Created", self._msg("created"))
         start = time.monotonic()
+        # SIGTERM to the runner (e.g. `timeout specc run ...`) stops the replicas like Ctrl-C: they
+        # run in sessions of their own and would otherwise outlive it.
+        previous = (signal.signal(signal.SIGTERM, _interrupt)
+                    if threading.current_thread() is threading.main_thread() else None)
         try:
             for rep in self.replicas:
                 self._start(rep)
@@ -702,6 +707,8 @@ class LocalJob:
                          f"{self.kind} {self.name} was interrupted on this machine")
         finally:
             self._kill_all()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         self._write(self.describe())
         state = "succeeded" if self.succeeded else f"failed ({self.verdict}): {self.verdict_message}"
         self.note(f"{self.kind} {self.namespace}/{self.name} {state} (restarts: {self.total_restarts}; "
@@ -775,11 +782,17 @@ def _expand(value: str, defined: Mapping[str, str]) -> str:
     return _VAR_REF_RE.sub(sub, value)
 
 
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+def _signal_group(proc: subprocess.Popen, sig: int, group_only: bool = False) -> None:
+    """Signal the replica's process group (its own session), or the process if that fails."""
     try:
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):
-        try:
-            proc.send_signal(sig)
-        except ProcessLookupError:
-            pass
+        if not group_only:
+            try:
+                proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+
+def _interrupt(signum, frame) -> None:  # noqa: ARG001
+    raise KeyboardInterrupt

@@ -362,8 +362,10 @@ def test_real_runtime_with_a_bad_config_fails_without_restart(tmp_path):
     assert "specc: worker-0 exited with code 2\n" in text
 
 
-def test_ctrl_c_stops_replicas(tmp_path):
-    """SIGINT to the runner (not its replicas, which run in their own sessions) stops everything."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_replicas(tmp_path, sig):
+    """SIGINT (or SIGTERM) to the runner, not to its replicas (they run in sessions of their own),
+    stops everything."""
     code = (
         "import io, json, sys\n"
         "from compiler.local import run_local\n"
@@ -379,7 +381,7 @@ def test_ctrl_c_stops_replicas(tmp_path):
     deadline = time.monotonic() + 15
     while not all(p.exists() for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 1, out
     assert "specc: interrupted: stopping replicas" in out
@@ -394,3 +396,27 @@ def test_module_stays_light():
             "sys.exit(sorted(heavy) or 0)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_specc_run_local_trains_distributed_mnist(tmp_path, s3):
+    """End to end: `specc run specs/mnist.yaml --local` trains the two-worker TFJob against real S3."""
+    from conftest import DATA, put_file
+
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        put_file(s3, "data", f"mnist/{name}", DATA / "mnist" / name)
+    s3.client().make_bucket("models")
+    spec = (REPO / "specs" / "mnist.yaml").read_text()
+    spec = spec.replace("    batch_size: 150\n", "    batch_size: 150\n    max_steps: 20\n    train_rows: 1500\n    test_rows: 500\n")
+    (tmp_path / "mnist.yaml").write_text(spec)
+    env = {**os.environ, **s3.env()}
+    proc = subprocess.run([sys.executable, "-m", "compiler", "run", str(tmp_path / "mnist.yaml"), "--local",
+                           "--work-dir", str(tmp_path / "work")], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "Succeeded  True    TFJobSucceeded" in proc.stdout
+    assert "[worker-0]" in proc.stdout and "[worker-1]" in proc.stdout
+    logs = tmp_path / "work" / "volumes" / "tfevent-volume" / "logs"
+    assert any(logs.rglob("events.out.tfevents.*")), proc.stdout[-3000:]
+    assert [o.object_name for o in s3.client().list_objects("models", prefix="mnist/1/", recursive=True)]
