@@ -1,6 +1,6 @@
 """runtime.storage against a real S3 server (moto_server on loopback) and the local filesystem.
 
-Budget: about 30 s on 2 cores (two moto servers, a few short retry loops).
+Budget: about 20 s on 2 cores (two moto servers, a few short retry loops).
 """
 
 from __future__ import annotations
