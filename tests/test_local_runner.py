@@ -240,6 +240,23 @@ def test_active_deadline_kills_sleeping_replicas(tmp_path):
             os.kill(pid, 0)
 
 
+def test_default_success_policy_ends_with_worker_0(tmp_path):
+    """No Chief: worker 0 finishing decides; worker 1 is stopped and recorded as succeeded."""
+    run = Run(tmp_path, {"worker-1": ["--sleep", "60"]})
+    t0 = time.monotonic()
+    assert run(job("TFJob", {"Worker": (2, None)})) == 0, run.text
+    assert time.monotonic() - t0 < 10
+    assert "specc: stopping worker-1" in run.text
+    assert "    Worker:\n      Succeeded:  2\n" in run.text
+
+
+def test_pytorch_worker_failure_fails_the_job(tmp_path):
+    run = Run(tmp_path, {"master-0": ["--sleep", "60"], "worker-0": ["--codes", "1"]})
+    assert run(job("PyTorchJob", {"Master": (1, None), "Worker": (1, "Never")})) == 1, run.text
+    assert run.conditions()["Failed"] == ("True", "PyTorchJobFailed", "PyTorchJob mnist is failed because 1 Worker replica(s) failed.")
+    assert "    Master:\n      Active:  1\n    Worker:\n      Failed:  1\n" in run.text
+
+
 def test_logs_are_prefixed_per_replica(tmp_path):
     run = Run(tmp_path, {"chief-0": ["--lines", "3", "--wait-for", "3"],
                          "worker-0": ["--lines", "3", "--partial", "no newline"], "worker-1": ["--lines", "3"]})
