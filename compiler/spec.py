@@ -213,6 +213,18 @@ class Scheduling(Strict):
     serviceAccountName: Subdomain | None = None
 
 
+LintRule = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z][a-z0-9-]*$")]
+
+
+class Lint(Strict):
+    """`specc lint` settings for this spec; they never change the rendered manifests or the name hash."""
+
+    ignore: list[LintRule] = Field(
+        default_factory=list, max_length=32,
+        description="Lint rules silenced for this spec (`specc lint --list-rules` names them).",
+    )
+
+
 class Spec(Strict):
     """What to run, on how many replicas, with which policies."""
 
@@ -234,6 +246,7 @@ class Spec(Strict):
         default="hashed",
         description="hashed: append a content hash to the job name so a changed spec re-runs; fixed: keep the name.",
     )
+    lint: Lint = Field(default_factory=Lint, description="`specc lint` settings (rules to ignore); not rendered.")
 
 
 class TrainingJob(Strict):

@@ -1,0 +1,1 @@
+"""GitOps delivery helpers: Argo CD health checks, Application manifests and the `specc argocd` CLI."""

@@ -1,0 +1,111 @@
+"""Argo CD Application for the rendered folder (or for the specs through the specc CMP).
+
+Sync options chosen for run-to-completion jobs:
+- `PrunePropagationPolicy=foreground`: a pruned job's pods go before the job object does;
+- `PruneLast=true`: the job of a changed spec (new hashed name) is created before the old
+  one is pruned;
+- `ApplyOutOfSyncOnly=true`: a sync leaves finished jobs that did not change alone;
+- `CreateNamespace=false`: the training namespace (with the operator) must already exist.
+`Replace=true` / `Force=true` are never used: they delete-and-recreate, which re-runs training.
+"""
+
+from __future__ import annotations
+
+SYNC_OPTIONS = (
+    "CreateNamespace=false",
+    "PrunePropagationPolicy=foreground",
+    "PruneLast=true",
+    "ApplyOutOfSyncOnly=true",
+)
+FINALIZER = "resources-finalizer.argocd.argoproj.io"
+IN_CLUSTER = "https://kubernetes.default.svc"
+
+
+def application(
+    repo: str,
+    *,
+    path: str = "rendered",
+    revision: str = "main",
+    namespace: str = "kubeflow",
+    name: str = "specc-jobs",
+    project: str = "default",
+    argocd_namespace: str = "argocd",
+    server: str = IN_CLUSTER,
+    auto_sync: bool = False,
+    plugin: str | None = None,
+) -> dict:
+    """The Application object (argoproj.io/v1alpha1) that syncs `path` of `repo` at `revision`.
+
+    With `plugin`, the source is rendered by that Config Management Plugin (plugin.yaml)
+    instead of read as plain manifests. With `auto_sync`, sync is automated with prune and
+    selfHeal; otherwise prune happens on a manual `argocd app sync --prune`.
+    """
+    source: dict = {"repoURL": repo, "targetRevision": revision, "path": path}
+    if plugin:
+        source["plugin"] = {"name": plugin}
+    sync: dict = {}
+    if auto_sync:
+        sync["automated"] = {"prune": True, "selfHeal": True}
+    sync["syncOptions"] = list(SYNC_OPTIONS)
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {
+            "name": name,
+            "namespace": argocd_namespace,
+            "labels": {"app.kubernetes.io/managed-by": "specc"},
+            "finalizers": [FINALIZER],
+        },
+        "spec": {
+            "project": project,
+            "source": source,
+            "destination": {"server": server, "namespace": namespace},
+            "syncPolicy": sync,
+        },
+    }
+
+
+def gitops_warnings(paths: list[str], *, auto_sync: bool) -> list:
+    """Located warnings about specs that misbehave under Argo CD (empty when auto_sync is off).
+
+    - runPolicy.ttlSecondsAfterFinished: the TTL controller deletes the finished job, Argo CD
+      sees it missing and creates it again: training runs again, forever.
+    - naming: fixed: a changed spec keeps its name; the operator never re-runs or updates a
+      finished job, so the change is not applied (and immutable fields fail to sync).
+    Specs that do not load or validate are reported as errors.
+    """
+    from compiler.diagnostics import Diagnostic, SpecError
+    from compiler.loader import discover, load_file
+    from compiler.validate import validate
+
+    out: list[Diagnostic] = []
+    try:
+        files = discover(paths)
+    except SpecError as exc:
+        return list(exc.diagnostics)
+    for f in files:
+        try:
+            doc = load_file(f)
+            job = validate(doc)
+        except SpecError as exc:
+            out.extend(exc.diagnostics)
+            continue
+        if not auto_sync:
+            continue
+        if job.spec.runPolicy.ttlSecondsAfterFinished is not None:
+            line, col = doc.pos(("spec", "runPolicy", "ttlSecondsAfterFinished"))
+            out.append(Diagnostic(
+                doc.path, line, col, "spec.runPolicy.ttlSecondsAfterFinished",
+                "with Argo CD auto-sync the TTL deletes the finished job and Argo CD re-creates it, "
+                "re-running training; remove the TTL (pruning removes old jobs) or turn auto-sync off",
+                severity="warning", rule="ttl-after-finished",
+            ))
+        if job.spec.naming == "fixed":
+            line, col = doc.pos(("spec", "naming"))
+            out.append(Diagnostic(
+                doc.path, line, col, "spec.naming",
+                "naming: fixed keeps the job name when the spec changes; the operator never re-runs a "
+                "finished job, so Argo CD cannot roll the change out (use naming: hashed)",
+                severity="warning", rule="fixed-naming",
+            ))
+    return out
