@@ -55,8 +55,8 @@ def name_budget(job: TrainingJob) -> int:
     return 63 - 2 - longest - digits - suffix
 
 
-def check(job: TrainingJob) -> list[tuple[Loc, str]]:
-    """All cross-field problems of a spec, in document order."""
+def check(job: TrainingJob) -> list[tuple]:
+    """All cross-field problems of a spec as (loc, message[, "key"]); "key" places it at the key."""
     return list(_check(job))
 
 
@@ -87,7 +87,7 @@ def _check(job: TrainingJob) -> Iterator[tuple[Loc, str]]:
                 msg = f"unknown replica type '{rtype}' for {fw}; use one of {', '.join(allowed_types)}"
                 if hint:
                     msg = f"replica type must be written '{hint}' (canonical case), not '{rtype}'"
-                yield ("spec", "replicas", rtype), msg
+                yield ("spec", "replicas", rtype), msg, "key"
                 continue
             if rtype in ("Chief", "Master") and rep.count != 1:
                 yield ("spec", "replicas", rtype, "count"), f"{rtype} must have exactly 1 replica"

@@ -19,7 +19,8 @@ from compiler.loader import Loaded
 from compiler.spec import TrainingJob
 
 _CREDENTIAL_KEY = re.compile(r"(?i)(secret|password|passwd|token|access_?key|api_?key|credential)")
-_UNION_TAGS = {"str", "EnvFrom", "function-before[_count_shorthand(), Replica]", "int"}
+_STR_TAGS = {"str", "constrained-str"}
+_UNION_TAGS = _STR_TAGS | {"EnvFrom", "int"}
 
 
 def validate(doc: Loaded) -> TrainingJob:
@@ -30,12 +31,30 @@ def validate(doc: Loaded) -> TrainingJob:
     except ValidationError as exc:
         diags = _from_pydantic(doc, exc)
         raise SpecError(_dedupe(diags)) from None
-    for loc, message in check(job):
-        line, col = doc.pos(loc)
+    for loc, message, *where in check(job):
+        line, col = doc.pos(loc, key=True) if where == ["key"] else _check_pos(doc, loc)
         diags.append(Diagnostic(doc.path, line, col, _dotted(loc), message))
     if diags:
         raise SpecError(_dedupe(diags))
     return job
+
+
+def _node(data: Any, loc: tuple) -> Any:
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _check_pos(doc: Loaded, loc: tuple) -> tuple[int, int]:
+    """Scalars are reported at their value; mappings, lists and absent fields at their key."""
+    node = _node(doc.data, loc)
+    scalar = node is not None and not isinstance(node, (dict, list))
+    return doc.pos(loc, key=not scalar)
 
 
 def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
@@ -99,9 +118,28 @@ def _from_pydantic(doc: Loaded, exc: ValidationError) -> list[Diagnostic]:
                 hint = did_you_mean(name, _known_fields(loc[:-1], doc.data))
                 if hint:
                     message += f"; {hint}"
+        elif "env" in loc and any(isinstance(p, str) and p in _UNION_TAGS for p in raw_loc):
+            # An env value is a string or a reference mapping: report the branch that fits.
+            is_str_branch = any(isinstance(p, str) and p in _STR_TAGS for p in raw_loc)
+            value = _node(doc.data, loc[: loc.index("env") + 2])
+            if isinstance(value, dict):
+                if is_str_branch:
+                    continue
+                if kind == "missing":
+                    line, col = doc.pos(loc[:-1], key=True)
+                    diags.append(Diagnostic(doc.path, line, col, _dotted(loc), f"missing required field '{loc[-1]}'"))
+                    continue
+            elif isinstance(value, str):
+                if not is_str_branch:
+                    continue
+            else:
+                if loc in union_seen:
+                    continue
+                union_seen.add(loc)
+                message = "must be a string, or a mapping with one of secretKeyRef, configMapKeyRef, fieldRef"
         elif kind == "missing":
             message = f"missing required field '{loc[-1]}'"
-            line, col = doc.pos(loc[:-1])
+            line, col = doc.pos(loc[:-1], key=True)
             diags.append(Diagnostic(doc.path, line, col, _dotted(loc), message))
             continue
         elif kind == "literal_error":
@@ -118,22 +156,13 @@ def _from_pydantic(doc: Loaded, exc: ValidationError) -> list[Diagnostic]:
             loc = (*loc, "name")
             if kind == "union_tag_not_found":
                 message = f"missing required field 'name' (one of {', '.join(options)})"
-                line, col = doc.pos(loc[:-1])
+                line, col = doc.pos(loc[:-1], key=True)
                 diags.append(Diagnostic(doc.path, line, col, _dotted(loc), message))
                 continue
             message = f"unknown trainer {tag!r}; built-in trainers are {', '.join(options)}"
             hint = did_you_mean(str(tag), options)
             if hint:
                 message += f"; {hint}"
-        elif any(isinstance(p, str) and (p in _UNION_TAGS) for p in raw_loc) and "env" in loc:
-            # A union (env value): report once, with both accepted shapes.
-            if loc in union_seen:
-                continue
-            union_seen.add(loc)
-            if isinstance(err.get("input"), dict):
-                message = _first_env_message(exc, raw_loc) or message
-            else:
-                message = "must be a string, or a mapping with one of secretKeyRef, configMapKeyRef, fieldRef"
         elif kind == "string_pattern_mismatch":
             message = _pattern_message(loc, err)
         elif kind.endswith("_type"):
@@ -143,15 +172,6 @@ def _from_pydantic(doc: Loaded, exc: ValidationError) -> list[Diagnostic]:
         line, col = doc.pos(loc, key=key)
         diags.append(Diagnostic(doc.path, line, col, _dotted(loc), message))
     return diags
-
-
-def _first_env_message(exc: ValidationError, raw_loc: tuple) -> str | None:
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        if loc[: len(raw_loc) - 1] == raw_loc[:-1] and "EnvFrom" in loc:
-            sub = [p for p in loc[loc.index("EnvFrom") + 1 :]]
-            return f"{'.'.join(map(str, sub)) + ': ' if sub else ''}{err['msg']}"
-    return None
 
 
 def _type_name(value: Any) -> str:

@@ -96,6 +96,10 @@ def run(argv: list[str] | None = None) -> int:
     Either way the exit code is 143 (retryable).
     """
     args = _parse(argv)
+    # TFJob does not set PYTHONUNBUFFERED: flush progress lines as they are written.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     ctx: Context | None = None
     grace = DEFAULT_STOP_GRACE
