@@ -381,7 +381,10 @@ def _resolve_plain(v: str) -> Any:
     if b is not None:
         return b
     if _INT_RE.match(v):
-        return int(v)
+        try:
+            return int(v)
+        except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+            return v
     if v.startswith("0o") and len(v) > 2 and all(c in "01234567" for c in v[2:]):
         return int(v[2:], 8)
     if v.startswith("0x") and len(v) > 2 and all(c in "0123456789abcdefABCDEF" for c in v[2:]):
@@ -511,7 +514,7 @@ class _Builder:
                 name = ev.anchor
                 if name not in self.anchors:
                     self.error(line, col, f"undefined alias '*{name}'")
-                    self._attach(None, line, col, None, 1, 0)
+                    self._attach(_BAD, line, col, None, 1, 0)
                     continue
                 target = self.anchors[name]
                 if target is None:

@@ -164,6 +164,11 @@ def test_yaml_12_core_scalars(backend):
     assert type(d["p"]) is float and type(d["m"]) is int and type(d["r"]) is bool
 
 
+def test_huge_integer_stays_a_string(backend):
+    digits = "9" * 5000  # int() refuses this many decimal digits
+    assert load_text(f"a: {digits}\nb: 0x{'f' * 5000}\n", "n.yaml").data["a"] == digits
+
+
 def test_bom_and_crlf_are_fine(tmp_path, backend):
     p = tmp_path / "bom.yaml"
     p.write_bytes(b"\xef\xbb\xbfapiVersion: specc/v1\r\nkind: TrainingJob\r\n")
