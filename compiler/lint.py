@@ -92,7 +92,7 @@ _TOKENS = (
     ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
     ("a bearer token", re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*")),
     ("a password/token assignment", re.compile(
-        r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)\s*[=:]\s*(?![$<{])[^\s,;&]{4,}")),
+        r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)(?:\s*=\s*|:)(?![$<{])[^\s,;&]{4,}")),
 )
 _SECRET_FLAG = re.compile(r"(?i)^--?(password|passwd|secret|token|api[_-]?key|access[_-]?key|auth[_-]?token)$")
 _KEYISH_ENV = re.compile(r"(?i)(KEY|AUTH|PASS|PWD|CRED|SESSION|SIGNATURE|SIGNING|BEARER)")

@@ -149,6 +149,8 @@ def test_gpu_spec_with_gpus_passes(tmp_path):
     ("http://minio-service.kubeflow:9000", None),
     ("password=${DB_PASSWORD}", None),
     ("--token-file=/var/run/secrets/token", None),
+    ("rotate the secret: monthly", None),
+    ("https://minio/?access_key=Q3VyaW9zaXR5", "a password/token assignment"),
 ])
 def test_credential_patterns(value, what):
     assert credential_in(value) == what
