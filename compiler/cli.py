@@ -9,50 +9,88 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 # Plugins of pydantic are looked up through package metadata on first use (slow, and specc
 # uses none). Respect a caller's explicit setting.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 OK, DIFF, INVALID = 0, 1, 2
+#: Same bound as compiler.loader.MAX_FILE_BYTES (kept here so a cache hit needs no loader).
+MAX_SPEC_BYTES = 1 << 20
+BUILTIN_COMMANDS = ("validate", "render", "schema", "run")
 
 
 def _err(msg: str) -> None:
     print(f"specc: error: {msg}", file=sys.stderr)
 
 
-def load_jobs(paths: list[str]):
-    """Discover, load, validate and compile specs. Returns (compiled jobs, diagnostics)."""
-    from compiler.compile import compile_job
-    from compiler.diagnostics import Diagnostic, SpecError
-    from compiler.loader import discover, load_file
-    from compiler.validate import validate
+def load_jobs(paths: list[str], *, use_cache: bool = True):
+    """Discover, load, validate and compile specs. Returns (compiled jobs, diagnostics).
 
-    diags: list[Diagnostic] = []
-    jobs = []
+    Specs whose bytes (and specc's code) are unchanged since a previous run come from the
+    render cache (compiler/cache.py) without importing the validation stack.
+    """
+    from compiler import cache
+    from compiler.discover import discover
+
     try:
         files = discover(paths)
-    except SpecError as exc:
+    except Exception as exc:  # SpecError; its module is imported only on errors
+        if not hasattr(exc, "diagnostics"):
+            raise
         return [], list(exc.diagnostics)
-    seen: dict[str, tuple[str, int]] = {}
+    jobs, diags, misses = [], [], []
     for path in files:
-        try:
-            doc = load_file(path)
-            job = validate(doc)
-        except SpecError as exc:
-            diags.extend(exc.diagnostics)
+        source = str(path)
+        raw = None
+        if use_cache:
+            try:
+                with open(path, "rb") as f:
+                    raw = f.read(MAX_SPEC_BYTES + 1)
+            except OSError:
+                raw = None
+        hit = cache.get(source, raw) if raw is not None else None
+        if hit is None:
+            misses.append(path)
+            jobs.append((path, raw, None))
+        else:
+            jobs.append((path, raw, hit))
+    if misses:
+        from compiler.compile import compile_job
+        from compiler.diagnostics import SpecError
+        from compiler.loader import load_file
+        from compiler.validate import validate
+    out = []
+    seen: dict[str, str] = {}
+    for path, raw, cj in jobs:
+        doc = None
+        if cj is None:
+            try:
+                doc = load_file(path)
+                job = validate(doc)
+            except SpecError as exc:
+                diags.extend(exc.diagnostics)
+                continue
+            cj = compile_job(job, source=doc.path)
+            if raw is not None:
+                cache.put(str(path), raw, cj)
+        if cj.spec_name in seen:
+            diags.append(_duplicate(path, cj.spec_name, seen[cj.spec_name]))
             continue
-        name = job.metadata.name
-        line, col = doc.pos(("metadata", "name"))
-        if name in seen:
-            first = seen[name]
-            diags.append(Diagnostic(doc.path, line, col, "metadata.name",
-                                    f"job name '{name}' is already used by {first[0]}:{first[1]}"))
-            continue
-        seen[name] = (doc.path, line)
-        jobs.append(compile_job(job, source=doc.path))
-    return jobs, diags
+        seen[cj.spec_name] = str(path)
+        out.append(cj)
+    return out, diags
+
+
+def _duplicate(path, name: str, first: str):
+    """A located 'job name already used' diagnostic (loads the file for the position)."""
+    from compiler.diagnostics import Diagnostic
+    from compiler.loader import load_file
+
+    doc = load_file(path)
+    line, col = doc.pos(("metadata", "name"))
+    first_line = load_file(first).pos(("metadata", "name"))[0]
+    return Diagnostic(doc.path, line, col, "metadata.name", f"job name '{name}' is already used by {first}:{first_line}")
 
 
 def _print_diags(diags, fmt: str = "text") -> None:
@@ -67,7 +105,7 @@ def _print_diags(diags, fmt: str = "text") -> None:
 
 
 def cmd_validate(args) -> int:
-    jobs, diags = load_jobs(args.paths)
+    jobs, diags = load_jobs(args.paths, use_cache=False)
     if args.format == "json":
         _print_diags(diags, "json")
     elif diags:
@@ -78,6 +116,8 @@ def cmd_validate(args) -> int:
 
 
 def cmd_render(args) -> int:
+    from pathlib import Path
+
     jobs, diags = load_jobs(args.paths)
     if diags:
         _print_diags(diags)
@@ -126,6 +166,8 @@ def cmd_schema(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from pathlib import Path
+
     if not args.local:
         _err("only local runs are supported: add --local (in a cluster, apply `specc render` output instead)")
         return INVALID
@@ -151,7 +193,7 @@ def cmd_run(args) -> int:
         return INVALID
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="specc", description="Compile training specs into Kubeflow manifests.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -177,8 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--work-dir", metavar="DIR", help="scratch folder (default: a new temporary folder)")
     run.set_defaults(func=cmd_run)
 
-    for register in _extensions():
-        register(sub)
+    if extensions:
+        for register in _extensions():
+            register(sub)
     return p
 
 
@@ -197,7 +240,11 @@ def _extensions():
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # The GitOps command group is registered only when it may be asked for, to keep
+    # `specc render` start-up lean.
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(extensions=first not in BUILTIN_COMMANDS)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

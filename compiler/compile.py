@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-
 from compiler.build import configmap, job as batch_job, pytorchjob, tfjob
 from compiler.build.common import Names
+from compiler.compiled import CompiledJob
 from compiler.emit import dump_json_compatible
 from compiler.spec import TrainingJob
 
@@ -14,21 +13,6 @@ from compiler.spec import TrainingJob
 FORMAT_VERSION = "1"
 
 _WORKLOADS = {"tensorflow": tfjob.build, "pytorch": pytorchjob.build, "sklearn": batch_job.build, "python": batch_job.build}
-
-
-@dataclass(frozen=True)
-class CompiledJob:
-    """The objects of one spec, in apply order (ConfigMap first), and where they came from."""
-
-    source: str
-    spec_name: str
-    namespace: str
-    job_name: str
-    objects: tuple[dict, ...]
-
-    @property
-    def workload(self) -> dict:
-        return self.objects[-1]
 
 
 def _objects(job: TrainingJob, names: Names, source: str | None) -> list[dict]:

@@ -36,7 +36,7 @@ MAX_DEPTH = 64
 MAX_NODES = 10_000
 """Most nodes (scalars + collections) in a document after expanding aliases."""
 
-SPEC_SUFFIXES = (".yaml", ".yml")
+from compiler.discover import SPEC_SUFFIXES, discover  # noqa: E402,F401  (re-exported)
 """File suffixes `discover` picks up inside directories."""
 
 _BACKEND = os.environ.get("SPECC_YAML_BACKEND", "")  # "libyaml", "ruamel" or "" (best available)
@@ -145,37 +145,6 @@ def load_file(path: str | Path) -> Loaded:
         line, col = _byte_line_col(raw, e.start)
         raise SpecError([_diag(name, line, col, f"not UTF-8: invalid byte 0x{raw[e.start]:02x} at byte offset {e.start}")]) from None
     return load_text(text, name)
-
-
-def discover(paths: Sequence[str | Path]) -> list[Path]:
-    """Expand the given paths into spec files: files as given; directories -> their *.yaml/*.yml
-    files, recursively (hidden files and folders skipped); sorted and deduplicated.
-
-    Missing paths and directories without specs raise SpecError (located at 1:1 of the path).
-    """
-    from pathlib import Path
-
-    found: dict[Path, None] = {}
-    diags: list[Diagnostic] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            files = sorted(
-                f for f in p.rglob("*")
-                if f.suffix in SPEC_SUFFIXES and f.is_file()
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            )
-            if not files:
-                diags.append(_diag(str(p), 1, 1, f"no .yaml/.yml specs in {p}"))
-            for f in files:
-                found.setdefault(f, None)
-        elif p.exists():
-            found.setdefault(p, None)
-        else:
-            diags.append(_diag(str(p), 1, 1, "file not found"))
-    if diags:
-        raise SpecError(diags)
-    return sorted(found, key=lambda f: (os.path.normpath(f), str(f)))
 
 
 # --------------------------------------------------------------------------- helpers

@@ -18,6 +18,13 @@ DATA = SHARED / "data"
 CRDS = SHARED / "crds"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_render_cache(tmp_path_factory):
+    """Keep the render cache of the whole test session in a temporary folder."""
+    os.environ["SPECC_CACHE_DIR"] = str(tmp_path_factory.mktemp("specc-cache"))
+    yield
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
