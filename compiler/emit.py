@@ -17,7 +17,7 @@ _PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@+:-]*(?<!:)$")
 _RESERVED = {
     "y", "n", "yes", "no", "true", "false", "on", "off", "null", "nan", "inf", "infinity",
 }
-_LITERAL_OK = re.compile(r"^[^\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029\ufeff\ud800-\udfff]*$")
+_LITERAL_OK = re.compile(r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]*$")
 _ESCAPES = {
     "\0": "\\0", "\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f",
     "\r": "\\r", "\x1b": "\\e", '"': '\\"', "\\": "\\\\", "\x85": "\\N", "\xa0": "\\_",
@@ -32,7 +32,7 @@ def quote(s: str) -> str:
         esc = _ESCAPES.get(ch)
         if esc is not None:
             out.append(esc)
-        elif ch < " " or ch == "\x7f" or "\x80" <= ch < "\xa0" or "\ud800" <= ch <= "\udfff" or ch == "\ufeff":
+        elif ch < " " or ch == "\x7f" or "\x80" <= ch < "\xa0" or "\ud800" <= ch <= "\udfff" or ch in "\ufeff\ufffe\uffff":
             code = ord(ch)
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
         else:
