@@ -40,8 +40,15 @@ def quote(s: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+_STR_CACHE: dict[str, str] = {}
+
+
 def scalar(value) -> str:
     """One scalar on a single line."""
+    if value.__class__ is str:
+        cached = _STR_CACHE.get(value)
+        if cached is not None:
+            return cached
     if value is None:
         return "null"
     if value is True:
@@ -61,9 +68,12 @@ def scalar(value) -> str:
             text = f"{mant}.0e{exp}"
         return text
     if isinstance(value, str):
-        if _PLAIN.match(value) and value.lower() not in _RESERVED:
-            return value
-        return quote(value)
+        out = _STR_CACHE.get(value)
+        if out is None:
+            out = value if (_PLAIN.match(value) and value.lower() not in _RESERVED) else quote(value)
+            if len(_STR_CACHE) < 65536 and len(value) < 256:
+                _STR_CACHE[value] = out
+        return out
     raise TypeError(f"cannot emit {type(value).__name__}")
 
 

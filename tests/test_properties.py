@@ -222,3 +222,16 @@ def test_fuzz_many(doc, data):
     text_ = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
     pos = data.draw(st.integers(0, max(len(text_) - 1, 0)))
     _never_crashes(text_[:pos] + data.draw(st.text(max_size=4)) + text_[pos + data.draw(st.integers(0, 8)):])
+
+
+@settings(max_examples=FAST, **COMMON)
+@given(specs())
+def test_rename_equals_full_build_with_final_names(doc):
+    """compile_job's in-place rename gives exactly what building with the final names gives."""
+    from compiler.build.common import Names
+    from compiler.compile import _objects
+
+    job = validate(load_text(as_yaml_text(doc), "specs/x.yaml"))
+    cj = compile_job(job, "specs/x.yaml")
+    assert list(cj.objects) == _objects(job, Names.for_job(cj.job_name), "specs/x.yaml")
+    assert cj.job_name == job.metadata.name or cj.job_name.startswith(job.metadata.name + "-")

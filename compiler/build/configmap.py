@@ -12,7 +12,7 @@ def runtime_config(job: TrainingJob, names: Names) -> RuntimeConfig:
     st = job.spec.storage
     storage = StorageConfig(endpoint=st.endpoint, region=st.region) if st is not None else StorageConfig()
     return RuntimeConfig(
-        job=JobInfo(name=names.job, namespace=job.metadata.namespace, framework=job.spec.framework),
+        job=JobInfo(name=job.metadata.name, namespace=job.metadata.namespace, framework=job.spec.framework),
         storage=storage,
         trainer=job.spec.trainer,
     )

@@ -1,0 +1,113 @@
+"""Benchmark: `specc render` whole-process wall time against `kubectl kustomize`, same run.
+
+1. `specc render specs/mnist.yaml` (cold: render cache off; warm: cache filled) against
+   `kubectl kustomize rendered` (the reference) and a bare `python -c pass`.
+2. One `specc render` call over 100 / 1,000 / 10,000 generated specs (cold and warm), to show
+   the cost is linear in the number of specs.
+
+Prints a markdown table and writes bench/results/render.json and bench/results/render.md.
+Usage: .venv/bin/python bench/render.py [--repeat N] [--max-specs 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+SPECC = str(REPO / ".venv" / "bin" / "specc")
+PY = str(REPO / ".venv" / "bin" / "python")
+
+
+def wall(cmd: list[str], *, repeat: int, env: dict | None = None, cwd: Path = REPO, setup=None) -> list[float]:
+    """Wall times of `repeat` runs (after one untimed warm-up run)."""
+    times = []
+    for i in range(repeat + 1):
+        if setup:
+            setup()
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        dt = time.perf_counter() - t0
+        if r.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed: {r.stderr.decode()[-500:]}")
+        if i:
+            times.append(dt)
+    return times
+
+
+def make_specs(folder: Path, n: int) -> None:
+    """n distinct specs cycling through the example specs (unique names)."""
+    examples = sorted((REPO / "specs").glob("*.yaml"))
+    texts = [(p.stem, p.read_text()) for p in examples]
+    folder.mkdir(parents=True)
+    for i in range(n):
+        stem, text = texts[i % len(texts)]
+        import re
+
+        name = re.search(r"^  name: (\S+)$", text, re.M).group(1)
+        new = f"j{i}-{name}"[:30].rstrip("-")
+        (folder / f"{i:05d}-{stem}.yaml").write_text(text.replace(f"  name: {name}\n", f"  name: {new}\n", 1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--max-specs", type=int, default=10_000)
+    a = ap.parse_args()
+    if not shutil.which("kubectl"):
+        raise SystemExit("kubectl is needed for the reference")
+    tmp = Path(tempfile.mkdtemp(prefix="specc-bench-"))
+    base_env = {**os.environ, "SPECC_CACHE_DIR": str(tmp / "cache")}
+    cold_env = {**base_env, "SPECC_NO_CACHE": "1"}
+    res: dict = {"machine": f"{os.cpu_count()} cores", "repeat": a.repeat}
+
+    one = {
+        "python -c pass": wall([PY, "-c", "pass"], repeat=a.repeat),
+        "kubectl kustomize rendered (reference)": wall(["kubectl", "kustomize", "rendered"], repeat=a.repeat),
+        "specc render specs/mnist.yaml, cold (no cache)": wall([SPECC, "render", "specs/mnist.yaml"], repeat=a.repeat, env=cold_env),
+        "specc render specs/mnist.yaml, warm (cache hit)": wall([SPECC, "render", "specs/mnist.yaml"], repeat=a.repeat, env=base_env),
+    }
+    ref = statistics.median(one["kubectl kustomize rendered (reference)"])
+    res["single"] = {k: {"median_ms": round(statistics.median(v) * 1000, 1), "min_ms": round(min(v) * 1000, 1),
+                         "vs_kustomize": round(statistics.median(v) / ref, 2)} for k, v in one.items()}
+
+    many = {}
+    for n in (100, 1_000, 10_000):
+        if n > a.max_specs:
+            continue
+        folder = tmp / f"specs{n}"
+        make_specs(folder, n)
+        reps = 3 if n < 10_000 else 1
+        env_n = {**base_env, "SPECC_CACHE_DIR": str(tmp / f"cache{n}")}
+        cold = wall([SPECC, "render", str(folder)], repeat=reps, env={**env_n, "SPECC_NO_CACHE": "1"})
+        warm = wall([SPECC, "render", str(folder)], repeat=reps, env=env_n)
+        many[n] = {"cold_s": round(statistics.median(cold), 3), "warm_s": round(statistics.median(warm), 3),
+                   "cold_ms_per_spec": round(statistics.median(cold) / n * 1000, 3),
+                   "warm_ms_per_spec": round(statistics.median(warm) / n * 1000, 3)}
+    res["many"] = many
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    lines = ["| command | median ms | min ms | x kubectl kustomize |", "| --- | ---: | ---: | ---: |"]
+    for k, v in res["single"].items():
+        lines.append(f"| `{k}` | {v['median_ms']} | {v['min_ms']} | {v['vs_kustomize']} |")
+    lines += ["", "| specs in one `specc render` | cold s | cold ms/spec | warm s | warm ms/spec |", "| ---: | ---: | ---: | ---: | ---: |"]
+    for n, v in many.items():
+        lines.append(f"| {n:,} | {v['cold_s']} | {v['cold_ms_per_spec']} | {v['warm_s']} | {v['warm_ms_per_spec']} |")
+    md = "\n".join(lines) + "\n"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "render.json").write_text(json.dumps(res, indent=2) + "\n")
+    (RESULTS / "render.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
