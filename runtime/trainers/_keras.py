@@ -1,0 +1,46 @@
+"""Import TensorFlow with the legacy tf-keras 2 and pick the distribution strategy for this task.
+
+Keras 3's `model.fit` fails under MultiWorkerMirroredStrategy ("Attempt to convert a value
+(PerReplica...)"); tf-keras 2.21 works. TF_USE_LEGACY_KERAS must be set before TensorFlow is first
+imported, so trainers call `load_tf()` instead of importing TensorFlow themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from runtime.context import Task
+from runtime.errors import MissingExtra
+
+
+def load_tf(threads: int | None = None):
+    """Return `(tensorflow, tf_keras)` with legacy Keras selected and TF's C++ logs quietened.
+
+    `threads` > 0 sets TF's intra-op thread pool (inter-op stays at 2); None leaves TF's default.
+    """
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow as tf
+        import tf_keras
+    except ModuleNotFoundError as exc:
+        raise MissingExtra(f"the TensorFlow trainers need {exc.name} (install specc[runtime])") from None
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(2)
+        except RuntimeError:
+            pass  # already initialised in this process: keep what it has
+    return tf, tf_keras
+
+
+def strategy_for(tf, task: Task):
+    """MultiWorkerMirroredStrategy (reads TF_CONFIG) for a multi-worker task, else the default one.
+
+    MWMS must be created before any other TensorFlow op runs in the process.
+    """
+    if task.distributed:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()

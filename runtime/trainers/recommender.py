@@ -1,0 +1,454 @@
+"""Built-in `recommender` trainer: the book's deep collaborative filtering (chapter 7, section 1).
+
+Pipeline (as the book's notebook, vectorised):
+1. read `transactions.csv` (`customerId,products`, products joined by `|`) through ctx.storage;
+2. count purchases per (customer, product) -> 133,585 rows on the book's data;
+3. min-max scale each product's counts. The book does this on a customers x products pivot, where a
+   product whose max == min gives 0/0 = NaN and its rows vanish in `dropna`; here such rows get 0.0
+   (scikit-learn's MinMaxScaler convention) so no purchase is silently lost. The book's data has no
+   such product, so both give the same 133,585 rows, sorted by productId then customerId;
+4. split: seeded shuffle (default) or the book's unshuffled tail (`split: tail`);
+5. DeepCollaborativeFiltering (two embeddings -> concat -> dropout -> dense -> relu -> dropout ->
+   dense(1)), adam + mean squared logarithmic error, with the spec's hyper-parameters;
+6. export a SavedModel with the default serving signature (users, products: int64[None]) ->
+   predictions: float32[None], plus metrics.json and ids.json, published atomically to
+   `<model_root>/<directory>/<version>/`.
+
+Id mapping: embeddings are indexed by a compact mapping (row i = the i-th smallest id seen in the
+transactions) instead of the book's `max id + 1` rows, so sparse or huge ids cost no memory. The
+mapping is exported twice: inside the SavedModel (the signature takes raw ids from the data) and as
+ids.json. A pair whose customer or product id never occurs in the transactions is rated with the
+training mean (the "mean predictor"), which ids.json records as `unknown_fallback`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtime.config import RecommenderConfig, RuntimeConfig
+from runtime.errors import DataError
+
+log = logging.getLogger("specc.recommender")
+
+HEADER = ("customerId", "products")
+_DIRECTORY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
+_ID_RE = r"\d{1,18}"
+_PRODUCTS_RE = rf"{_ID_RE}(?:\|{_ID_RE})*"
+#: Batch size used only to evaluate the validation set (does not change training).
+_EVAL_BATCH = 8192
+#: Optimizer steps per XLA call on a single worker, and per tf.function call under MWMS.
+_CHUNK_STEPS = 256
+_DIST_STEPS_PER_EXECUTION = 32
+
+
+@dataclass
+class Ratings:
+    """Preprocessed training rows plus the id vocabularies (sorted unique raw ids)."""
+
+    customer_ids: np.ndarray  # int64 raw ids, one per row
+    product_ids: np.ndarray  # int64 raw ids
+    ratings: np.ndarray  # float32 in [0, 1]
+    customers: np.ndarray  # sorted unique customer ids (embedding row i <-> customers[i])
+    products: np.ndarray  # sorted unique product ids
+
+    @property
+    def customer_index(self) -> np.ndarray:
+        return np.searchsorted(self.customers, self.customer_ids).astype(np.int32)
+
+    @property
+    def product_index(self) -> np.ndarray:
+        return np.searchsorted(self.products, self.product_ids).astype(np.int32)
+
+    def __len__(self) -> int:
+        return len(self.ratings)
+
+
+# ---------------------------------------------------------------- parsing and preprocessing
+
+
+def _decode(data: bytes, source: str) -> list[str]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(source, "not UTF-8 text", line=data[: exc.start].count(b"\n") + 1) from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [ln.rstrip("\r") for ln in lines]
+
+
+def _check_header(lines: list[str], source: str, expected: tuple[str, ...]) -> None:
+    want = ",".join(expected)
+    if not lines or not lines[0].strip():
+        raise DataError(source, f"empty file: expected the header '{want}'", line=1)
+    if tuple(h.strip() for h in lines[0].split(",")) != expected:
+        raise DataError(source, f"header must be '{want}', found {lines[0][:80]!r}", line=1)
+
+
+def _first_bad(mask: np.ndarray) -> int | None:
+    bad = np.flatnonzero(~mask)
+    return int(bad[0]) if len(bad) else None
+
+
+def parse_transactions(data: bytes, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Parse `customerId,products` CSV bytes into one (customer, product) int64 pair per purchase.
+
+    Blank lines are skipped; anything else malformed raises DataError naming `source` and the
+    1-based line.
+    """
+    import pandas as pd
+
+    lines = _decode(data, source)
+    _check_header(lines, source, HEADER)
+    body = pd.Series(lines[1:], dtype=object)
+    lineno = np.arange(2, len(lines) + 1)
+    keep = (body.str.strip() != "").to_numpy()
+    body, lineno = body[keep], lineno[keep]
+    if body.empty:
+        raise DataError(source, "no transactions after the header", line=len(lines) + 1)
+
+    ncols = body.str.count(",").to_numpy() + 1
+    i = _first_bad(ncols == 2)
+    if i is not None:
+        raise DataError(source, f"expected 2 columns (customerId,products), found {ncols[i]}", line=int(lineno[i]))
+    parts = body.str.split(",", n=1, expand=True)
+    cust = parts[0].str.strip()
+    prods = parts[1].str.replace(r"\s+", "", regex=True)
+    i = _first_bad(cust.str.fullmatch(_ID_RE).to_numpy(dtype=bool))
+    if i is not None:
+        raise DataError(source, f"customerId must be a non-negative integer, found {cust.iloc[i][:40]!r}", line=int(lineno[i]))
+    i = _first_bad(prods.str.fullmatch(_PRODUCTS_RE).to_numpy(dtype=bool))
+    if i is not None:
+        raise DataError(source, f"products must be non-negative integer ids joined by '|', found {prods.iloc[i][:40]!r}",
+                        line=int(lineno[i]))
+
+    per_row = prods.str.count(r"\|").to_numpy() + 1
+    product = np.array("|".join(prods.tolist()).split("|"), dtype=np.int64)
+    customer = np.repeat(cust.to_numpy().astype(np.int64), per_row)
+    return customer, product
+
+
+def purchase_counts(customer: np.ndarray, product: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count purchases per distinct (customer, product); rows sorted by product then customer."""
+    order = np.lexsort((customer, product))
+    c, p = customer[order], product[order]
+    starts = np.flatnonzero(np.r_[True, (c[1:] != c[:-1]) | (p[1:] != p[:-1])])
+    counts = np.diff(np.r_[starts, len(c)])
+    return c[starts], p[starts], counts.astype(np.int64)
+
+
+def scale_per_product(product: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Min-max scale counts within each product (rows grouped by product); max == min -> 0.0."""
+    starts = np.flatnonzero(np.r_[True, product[1:] != product[:-1]])
+    sizes = np.diff(np.r_[starts, len(product)])
+    lo = np.repeat(np.minimum.reduceat(counts, starts), sizes).astype(np.float64)
+    hi = np.repeat(np.maximum.reduceat(counts, starts), sizes).astype(np.float64)
+    span = hi - lo
+    out = np.zeros(len(counts), dtype=np.float64)
+    np.divide(counts - lo, span, out=out, where=span > 0)
+    return out.astype(np.float32)
+
+
+def preprocess(data: bytes, source: str) -> Ratings:
+    """Transactions CSV bytes -> scaled purchase frequencies per (customer, product), book order."""
+    customer, product = parse_transactions(data, source)
+    c, p, counts = purchase_counts(customer, product)
+    return Ratings(customer_ids=c, product_ids=p, ratings=scale_per_product(p, counts),
+                   customers=np.unique(c), products=np.unique(p))
+
+
+def parse_users(data: bytes, source: str) -> np.ndarray:
+    """Parse users.csv (one column `customerId`) into int64 ids."""
+    lines = [ln for ln in _decode(data, source)]
+    _check_header(lines, source, ("customerId",))
+    ids = []
+    for n, ln in enumerate(lines[1:], start=2):
+        s = ln.strip()
+        if not s:
+            continue
+        if not re.fullmatch(_ID_RE, s):
+            raise DataError(source, f"customerId must be a non-negative integer, found {s[:40]!r}", line=n)
+        ids.append(int(s))
+    return np.array(ids, dtype=np.int64)
+
+
+# ---------------------------------------------------------------- split, model, export
+
+
+def split_indices(n: int, validation_split: float, kind: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train/validation row indices: Keras' cut (first int(n * (1 - split)) rows train) after an
+    optional seeded permutation (numpy default_rng(seed)); `tail` keeps the book's order."""
+    n_train = int(n * (1.0 - validation_split))
+    order = np.random.default_rng(seed).permutation(n) if kind == "shuffle" else np.arange(n)
+    if n_train < 1 or n_train >= n:
+        raise DataError("transactions", f"{n} rows cannot be split with validation_split {validation_split}")
+    return order[:n_train], order[n_train:]
+
+
+def msle(y_true: np.ndarray, y_pred) -> float:
+    """Mean squared logarithmic error as Keras computes it (predictions clipped at 0)."""
+    y_pred = np.maximum(np.asarray(y_pred, dtype=np.float64), 0.0)
+    return float(np.mean((np.log1p(np.asarray(y_true, dtype=np.float64)) - np.log1p(y_pred)) ** 2))
+
+
+def build_model(keras, n_customers: int, n_products: int, n_factors: int, p_dropout: float, *,
+                chunked: bool = False):
+    """The book's DeepCollaborativeFiltering as a Keras functional model ([user, product] -> rating);
+    chunked=True gives the same network as a `chunked_model_class` model."""
+    layers = keras.layers
+    x1 = keras.Input(shape=(1,), dtype="int32", name="user")
+    P = layers.Embedding(n_customers, n_factors, name="customer_embedding")(x1)
+    P = layers.Reshape((n_factors,))(P)
+    x2 = keras.Input(shape=(1,), dtype="int32", name="product")
+    Q = layers.Embedding(n_products, n_factors, name="product_embedding")(x2)
+    Q = layers.Reshape((n_factors,))(Q)
+    x = layers.Concatenate(axis=1)([P, Q])
+    x = layers.Dropout(p_dropout)(x)
+    x = layers.Dense(n_factors)(x)
+    x = layers.Activation("relu")(x)
+    x = layers.Dropout(p_dropout)(x)
+    out = layers.Dense(1)(x)
+    cls = chunked_model_class(keras) if chunked else keras.Model
+    return cls([x1, x2], out, name="DeepCollaborativeFiltering")
+
+
+def chunked_model_class(keras):
+    """A keras.Model whose train_step, given x of shape (K, B, 1), runs K ordinary Keras optimizer
+    steps (one per batch of B) inside one tf.while_loop; with jit_compile one XLA call then covers
+    K steps with no per-step input pipeline or Python work. The loss tracker sees each batch as in
+    Keras' own loop (batch losses averaged, weighted by batch size). Rank-2 input falls back to
+    Keras' train_step."""
+    import tensorflow as tf
+
+    class ChunkedModel(keras.Model):
+        def train_step(self, data):
+            x, y = data
+            if y.shape.rank != 3:
+                return super().train_step(data)
+            users, products = x
+
+            def body(k):
+                xb, yb = (users[k], products[k]), y[k]
+                with tf.GradientTape() as tape:
+                    pred = self(xb, training=True)
+                    loss = self.compute_loss(xb, yb, pred)
+                self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+                return (k + 1,)
+
+            tf.while_loop(lambda k: k < tf.shape(y)[0], body, (tf.constant(0),))
+            return {m.name: m.result() for m in self.metrics}
+
+    return ChunkedModel
+
+
+def chunked_dataset(tf, u, p, y, batch_size: int, chunk: int, seed: int):
+    """Training data in chunks of `chunk` batches: each epoch a fresh seeded permutation of the rows,
+    cut into batches of batch_size in order (the last one partial, alone in its chunk), as Keras
+    shuffles numpy input; elements are ((users, products), y), each of shape (K, B, 1)."""
+    n = len(y)
+    full = (n // batch_size) * batch_size
+    U, P, Y = (tf.constant(a) for a in (u, p, y))
+
+    def chunks(perm):
+        out = tf.data.Dataset.from_tensor_slices(tf.reshape(perm[:full], (-1, batch_size))).batch(chunk)
+        if full < n:
+            out = out.concatenate(tf.data.Dataset.from_tensors(perm[full:][None, :]))
+        return out
+
+    def gather(idx):
+        return ((tf.gather(U, idx)[..., None], tf.gather(P, idx)[..., None]), tf.gather(Y, idx)[..., None])
+
+    return (tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(n)
+            .flat_map(chunks).map(gather).prefetch(2))
+
+
+def make_serving_module(tf, model, customers: np.ndarray, products: np.ndarray, fallback: float):
+    """A tf.Module whose `serve(users, products)` maps raw ids to embedding rows and rates pairs.
+
+    Ids not in the vocabularies get `fallback` (the training mean)."""
+
+    class Recommender(tf.Module):
+        def __init__(self):
+            super().__init__(name="recommender")
+            self.model = model
+            self.customer_ids = tf.Variable(np.asarray(customers, np.int64), trainable=False, name="customer_ids")
+            self.product_ids = tf.Variable(np.asarray(products, np.int64), trainable=False, name="product_ids")
+            self.fallback = tf.Variable(np.float32(fallback), trainable=False, name="unknown_fallback")
+
+        @staticmethod
+        def _lookup(vocab, ids):
+            n = tf.shape(vocab, out_type=tf.int64)[0]
+            pos = tf.searchsorted(vocab, ids, out_type=tf.int64)
+            safe = tf.minimum(pos, n - 1)
+            known = tf.logical_and(pos < n, tf.gather(vocab, safe) == ids)
+            return tf.cast(tf.where(known, safe, 0), tf.int32), known
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="users"),
+                                      tf.TensorSpec([None], tf.int64, name="products")])
+        def serve(self, users, products):
+            ui, uk = self._lookup(self.customer_ids.read_value(), users)
+            pi, pk = self._lookup(self.product_ids.read_value(), products)
+            pred = self.model([ui[:, None], pi[:, None]], training=False)[:, 0]
+            pred = tf.where(tf.logical_and(uk, pk), tf.cast(pred, tf.float32), self.fallback)
+            return {"predictions": pred}
+
+    return Recommender()
+
+
+def _join(root: str, *parts: str) -> str:
+    return "/".join([root.rstrip("/"), *parts]) + "/"
+
+
+def export_directory(cfg: RecommenderConfig, storage) -> str:
+    """The export folder name: cfg.export_directory, else the stripped text of directory_uri."""
+    if cfg.export_directory:
+        return cfg.export_directory
+    uri = cfg.directory_uri
+    try:
+        name = storage.read_text(uri).strip()
+    except UnicodeDecodeError:
+        raise DataError(uri, "directory name is not UTF-8 text") from None
+    if not _DIRECTORY_RE.match(name) or name in (".", ".."):
+        raise DataError(uri, f"directory name must be one safe path segment ([A-Za-z0-9._-], "
+                             f"starting with a letter or digit, at most 128 characters), found {name[:60]!r}",
+                        line=1)
+    return name
+
+
+# ---------------------------------------------------------------- run
+
+
+def run(cfg: RuntimeConfig, ctx) -> dict:
+    """Train the recommender and (chief only) publish SavedModel + metrics.json + ids.json."""
+    t_start = time.perf_counter()
+    tc: RecommenderConfig = cfg.trainer
+    task = ctx.task
+    from runtime.trainers._keras import load_tf, strategy_for
+
+    tf, keras = load_tf()
+    strategy = strategy_for(tf, task)  # before any other TF op (MWMS requirement)
+    t_import = time.perf_counter()
+
+    storage = ctx.storage
+    directory = export_directory(tc, storage) if task.is_chief else None
+    users = parse_users(storage.read_bytes(tc.users_uri), tc.users_uri)
+    raw = storage.read_bytes(tc.transactions_uri)
+    t_read = time.perf_counter()
+    data = preprocess(raw, tc.transactions_uri)
+    del raw
+    train_idx, val_idx = split_indices(len(data), tc.validation_split, tc.split, tc.seed)
+    u_all, p_all, y_all = data.customer_index, data.product_index, data.ratings
+    u_tr, p_tr, y_tr = u_all[train_idx], p_all[train_idx], y_all[train_idx]
+    u_va, p_va, y_va = u_all[val_idx], p_all[val_idx], y_all[val_idx]
+    train_mean = float(y_tr.mean())
+    mean_msle = msle(y_va, np.full(len(y_va), train_mean))
+    t_prep = time.perf_counter()
+    log.info("%d ratings: %d customers x %d products; %s split: %d train, %d validation (read %.2f s, preprocess %.2f s)",
+             len(data), len(data.customers), len(data.products), tc.split, len(y_tr), len(y_va),
+             t_read - t_import, t_prep - t_read)
+
+    tf.random.set_seed(tc.seed)
+    keras.utils.set_random_seed(tc.seed)
+    distributed = task.distributed
+    opts = tf.data.Options()
+    opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    with strategy.scope():
+        model = build_model(keras, len(data.customers), len(data.products), tc.factors, tc.dropout,
+                            chunked=not distributed)
+        optimizer = keras.optimizers.Adam(learning_rate=tc.learning_rate)
+        loss = keras.losses.MeanSquaredLogarithmicError()
+        if distributed:
+            # MWMS all-reduces every step; collectives are not XLA-compiled on CPU.
+            model.compile(optimizer=optimizer, loss=loss, steps_per_execution=_DIST_STEPS_PER_EXECUTION)
+        else:
+            model.compile(optimizer=optimizer, loss=loss, jit_compile=True)
+    if distributed:
+        train_ds = (tf.data.Dataset.from_tensor_slices(((u_tr[:, None], p_tr[:, None]), y_tr[:, None]))
+                    .shuffle(len(y_tr), seed=tc.seed, reshuffle_each_iteration=True)
+                    .batch(tc.batch_size).prefetch(tf.data.AUTOTUNE).with_options(opts))
+    else:
+        train_ds = chunked_dataset(tf, u_tr, p_tr, y_tr, tc.batch_size, _CHUNK_STEPS, tc.seed)
+    val_ds = (tf.data.Dataset.from_tensor_slices(((u_va[:, None], p_va[:, None]), y_va[:, None]))
+              .batch(_EVAL_BATCH).cache().with_options(opts))
+    epoch_s: list[float] = []
+
+    class Progress(keras.callbacks.Callback):
+        """Times and logs each epoch; stops between epochs on SIGTERM."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            dt = time.perf_counter() - self.t
+            epoch_s.append(dt)
+            logs = logs or {}
+            log.info("epoch %d/%d: loss %.5f val_loss %.5f (%.1f s, %.0f samples/s)", epoch + 1, tc.epochs,
+                     logs.get("loss", float("nan")), logs.get("val_loss", float("nan")), dt, len(y_tr) / dt)
+            ctx.check_stop()
+
+    t_fit = time.perf_counter()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=tc.epochs, verbose=0,
+                        callbacks=[Progress()]).history
+    t_trained = time.perf_counter()
+
+    metrics = {
+        "trainer": "recommender",
+        "rows": len(data),
+        "customers": int(len(data.customers)),
+        "products": int(len(data.products)),
+        "users_csv": {"users": int(len(users)), "known": int(np.isin(users, data.customers).sum())},
+        "split": {"kind": tc.split, "seed": tc.seed if tc.split == "shuffle" else None,
+                  "validation_split": tc.validation_split, "train": int(len(y_tr)), "validation": int(len(y_va))},
+        "hyperparameters": {"batch_size": tc.batch_size, "epochs": tc.epochs, "factors": tc.factors,
+                            "dropout": tc.dropout, "learning_rate": tc.learning_rate,
+                            "optimizer": "adam", "loss": "mean_squared_logarithmic_error"},
+        "loss": [float(v) for v in history["loss"]],
+        "val_loss": [float(v) for v in history["val_loss"]],
+        "val_msle_mean_predictor": mean_msle,
+        "train_mean": train_mean,
+        "workers": task.world_size,
+        "timings_s": {"import": t_import - t_start, "read": t_read - t_import, "preprocess": t_prep - t_read,
+                      "build": t_fit - t_prep, "epochs": epoch_s, "train": t_trained - t_fit},
+        "samples_per_s": len(y_tr) / float(np.median(epoch_s)),
+        "steps_per_call": _DIST_STEPS_PER_EXECUTION if distributed else _CHUNK_STEPS,
+        "jit_compile": not distributed,
+    }
+    metrics["best_val_loss"] = min(metrics["val_loss"])
+
+    if not task.is_chief:
+        log.info("worker %s done; the chief exports", task.name)
+        return metrics
+
+    uri = _join(tc.model_root, directory, str(tc.version))
+    ids_doc = {
+        "mapping": "embedding row i <-> the i-th smallest id in the transactions",
+        "customers": data.customers.tolist(),
+        "products": data.products.tolist(),
+        "unknown_fallback": train_mean,
+        "unknown_fallback_meaning": "prediction for a pair whose customer or product id is not listed here "
+                                    "(the training mean rating)",
+    }
+    with tempfile.TemporaryDirectory(dir=ctx.work_dir, prefix="recommender-export-") as tmp:
+        local = Path(tmp) / "model"
+        plain = build_model(keras, len(data.customers), len(data.products), tc.factors, tc.dropout)
+        plain.set_weights(model.get_weights())
+        module = make_serving_module(tf, plain, data.customers, data.products, train_mean)
+        tf.saved_model.save(module, str(local), signatures={"serving_default": module.serve})
+        (local / "ids.json").write_text(json.dumps(ids_doc, separators=(",", ":")) + "\n", encoding="utf-8")
+        t_saved = time.perf_counter()
+        metrics["timings_s"]["save"] = t_saved - t_trained
+        metrics["timings_s"]["total_before_publish"] = t_saved - t_start
+        metrics["export_uri"] = uri
+        (local / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        storage.publish_dir(local, uri)
+    log.info("exported SavedModel, ids.json and metrics.json to %s (%.1f s total)", uri, time.perf_counter() - t_start)
+    return metrics
+
