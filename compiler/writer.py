@@ -59,8 +59,11 @@ def plan(out_dir: Path, files: dict[str, str]) -> Plan:
     for rel, text in files.items():
         _safe_rel(rel)
         target = out_dir / rel
-        if target.is_symlink():
-            raise WriteError(f"{target}: is a symbolic link; refusing to write through it")
+        cur = out_dir
+        for part in Path(rel).parts:
+            cur = cur / part
+            if cur.is_symlink():
+                raise WriteError(f"{cur}: is a symbolic link; refusing to write through it")
         if target.exists():
             if target.is_dir():
                 raise WriteError(f"{target}: is a directory where specc writes a file")
