@@ -161,6 +161,29 @@ class TargetClock:
             self.step, self.seconds = step, round(seconds, 3)
 
 
+def cpu_limit(root: str | Path = "/sys/fs/cgroup") -> int:
+    """CPUs this process may use: the cgroup CPU quota (a pod's cpu limit) rounded up, capped by
+    the CPU affinity. Frameworks default to one thread per host core, which a quota throttles."""
+    import math
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    root = Path(root)
+    quota = period = None
+    try:
+        q, p = (root / "cpu.max").read_text().split()[:2]  # cgroup v2: "max 100000" or "150000 100000"
+        quota, period = (None if q == "max" else int(q)), int(p)
+    except (OSError, ValueError):
+        try:  # cgroup v1
+            quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+            period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            pass
+    if quota and quota > 0 and period:
+        cpus = min(cpus, max(1, math.ceil(quota / period)))
+    return max(1, cpus)
+
+
 def load_split(storage, data_dir: str, train_rows: int, test_rows: int, seed: int) -> Split:
     """Read the idx files under `data_dir` through a runtime.storage.Storage and split them."""
     img_uri, lab_uri = join_uri(data_dir, IMAGES_FILE), join_uri(data_dir, LABELS_FILE)

@@ -44,6 +44,8 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
         raise ConfigError(f"replica {task.name} does not train: the mnist trainer needs chief/master/worker replicas only")
     if distributed:
         _use_chief_name(task)
+    if t.checkpoint_uri:
+        log.warning("checkpoint_uri is not used by the mnist trainer: a restarted replica trains from step 0")
     world, rank = (task.world_size, task.rank) if distributed else (1, 0)
     data = md.load_split(ctx.storage, t.data_dir, t.train_rows, t.test_rows, t.seed)
     sched = md.BatchSchedule(len(data.x_train), t.batch_size, rank, world, t.seed)
@@ -51,6 +53,11 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
     import tensorflow as tf
     import tf_keras as keras
 
+    if "TF_NUM_INTRAOP_THREADS" not in os.environ:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(md.cpu_limit())
+        except RuntimeError:  # TensorFlow already initialized in this process: keep its setting
+            pass
     # The strategy must exist before TensorFlow runs any op.
     strategy = tf.distribute.MultiWorkerMirroredStrategy() if distributed else tf.distribute.get_strategy()
     device = _device(tf)

@@ -98,6 +98,10 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
     import torch
     import torch.distributed as dist
 
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(md.cpu_limit())
+    if t.checkpoint_uri:
+        log.warning("checkpoint_uri is not used by the mnist trainer: a restarted replica trains from step 0")
     device = pick_device(torch, rank)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     if distributed:
