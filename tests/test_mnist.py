@@ -141,6 +141,37 @@ def test_cpu_limit_reads_the_cgroup_quota(tmp_path, files, want):
     assert md.cpu_limit(tmp_path) == (want or len(os.sched_getaffinity(0)))
 
 
+def test_tf_config_master_becomes_chief(monkeypatch):
+    from runtime.context import task_from_env
+    from runtime.trainers.mnist import _use_chief_name
+
+    doc = {"cluster": {"master": ["m:2222"], "worker": ["w0:2222", "w1:2222"]}, "task": {"type": "master", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(doc))
+    task = task_from_env()
+    _use_chief_name(task)
+    got = json.loads(os.environ["TF_CONFIG"])
+    assert got["cluster"] == {"chief": ["m:2222"], "worker": ["w0:2222", "w1:2222"]}
+    assert got["task"] == {"type": "chief", "index": 0} and task.rank == 0 and task.world_size == 3
+    doc["cluster"]["ps"] = ["p:2222"]
+    monkeypatch.setenv("TF_CONFIG", json.dumps(doc))
+    with pytest.raises(ConfigError, match="ps replicas"):
+        _use_chief_name(task_from_env())
+
+
+def test_evaluator_replica_is_refused_before_tensorflow_loads(monkeypatch):
+    from types import SimpleNamespace
+
+    from runtime.config import RuntimeConfig
+    from runtime.context import task_from_env
+    from runtime.trainers import mnist
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["w:1"], "evaluator": ["e:1"]},
+                                                "task": {"type": "evaluator", "index": 0}}))
+    cfg = RuntimeConfig.model_validate({"job": {"name": "m", "framework": "tensorflow"}, "trainer": {"name": "mnist"}})
+    with pytest.raises(ConfigError, match="replica evaluator-0 does not train"):
+        mnist.run(cfg, SimpleNamespace(task=task_from_env(), storage=None))
+
+
 # ----------------------------------------------------------------------------- runtime processes
 
 
