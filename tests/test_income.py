@@ -113,8 +113,10 @@ def test_preparation_equals_fetch_adult_on_edge_cases(adult_text):
          "Target: expected one of <=50K, >50K, got '<=50K.'"),
         ("39,State-gov,77516,Bachelors,13,Never-married,Adm-clerical,Not-in-family,White,Male,2174,0,40,United-States,<=50K",
          "expected 15 fields separated by ', ', found 1"),
+        ("99999999999999999999, State-gov, 77516, Bachelors, 13, Never-married, Adm-clerical, Not-in-family, White, Male, 2174, 0, 40, United-States, <=50K",
+         "Age: integer out of range"),
     ],
-    ids=["missing-field", "non-numeric-age", "float-hours", "test-file-label", "wrong-separator"],
+    ids=["missing-field", "non-numeric-age", "float-hours", "test-file-label", "wrong-separator", "overflow"],
 )
 def test_corrupt_line_is_located(adult_text, line, message):
     lines = adult_text.split("\n")[:5]
@@ -128,6 +130,18 @@ def test_corrupt_line_is_located(adult_text, line, message):
 def test_empty_file_is_a_data_error():
     with pytest.raises(DataError, match=r"^empty\.data: no data rows$"):
         parse_adult("\n \n", "empty.data")
+
+
+def test_non_utf8_file_is_located(tmp_path):
+    from runtime.trainers.income import run
+
+    bad = tmp_path / "adult.data"
+    lines = ADULT.read_bytes().split(b"\n")[:10]
+    lines[6] = lines[6][:20] + b"\xe4" + lines[6][20:]  # a Latin-1 byte on line 7
+    bad.write_bytes(b"\n".join(lines))
+    cfg, ctx = _context(tmp_path, _config(tmp_path, data_uri=str(bad), export_uri=str(tmp_path / "m")))
+    with pytest.raises(DataError, match=rf"^{bad}:7: not UTF-8 text"):
+        run(cfg, ctx)
 
 
 def test_split_is_the_books(adult):
@@ -192,6 +206,16 @@ def test_fast_predictor_equals_sklearn(book):
         assert fast.matches_pipeline(X_test)
     finally:
         sequential.set_params(n_jobs=-1)
+
+
+def test_reduce_over_leading_axis_adds_in_order():
+    """FastPredictor relies on np.add.reduce(axis=0) adding slice by slice, as sklearn's loop does."""
+    rng = np.random.default_rng(0)
+    parts = rng.random((50, 500, 2)) * 10.0 ** rng.integers(-8, 8, (50, 500, 2))
+    looped = np.zeros((500, 2))
+    for part in parts:
+        looped += part
+    np.testing.assert_array_equal(np.add.reduce(parts, axis=0), looped)
 
 
 def test_explanations_rows_0_and_6(adult, book):

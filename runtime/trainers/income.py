@@ -109,7 +109,9 @@ class FastPredictor:
         self.classes = forest.classes_
         n_classes = int(forest.n_classes_)
         self.trees = [e.tree_ for e in forest.estimators_]
-        self.values = [np.ascontiguousarray(t.value[:, 0, :n_classes]) for t in self.trees]
+        # Every tree's leaf values (class fractions) in one table; tree t's node i is row offsets[t] + i.
+        self.table = np.concatenate([t.value[:, 0, :n_classes] for t in self.trees])
+        self.node_offsets = np.cumsum([0] + [t.node_count for t in self.trees])[:-1, None]
         from joblib import effective_n_jobs
 
         self.n_jobs = max(1, effective_n_jobs(n_jobs))
@@ -147,12 +149,12 @@ class FastPredictor:
         encoded = self.transform(X)
         if self.n_jobs > 1 and len(encoded) >= _PARALLEL_ROWS:
             with ThreadPoolExecutor(self.n_jobs) as pool:
-                leaves = list(pool.map(lambda tree: tree.apply(encoded), self.trees))
+                leaves = np.stack(list(pool.map(lambda tree: tree.apply(encoded), self.trees)))
         else:
-            leaves = (tree.apply(encoded) for tree in self.trees)
-        proba = np.zeros((len(encoded), self.values[0].shape[1]), dtype=np.float64)
-        for value, leaf in zip(self.values, leaves):
-            proba += value[leaf]
+            leaves = np.stack([tree.apply(encoded) for tree in self.trees])
+        # add.reduce over the leading axis adds tree by tree in order (a plain loop, not the
+        # pairwise summation numpy uses along a contiguous axis): the same sums as sklearn.
+        proba = np.add.reduce(self.table[leaves + self.node_offsets], axis=0)
         proba /= len(self.trees)
         return proba
 
@@ -331,6 +333,7 @@ def run(cfg, ctx) -> dict:
         "encoded_features": int(pipeline.named_steps["preprocess"].transform(X_test[:1]).shape[1]),
         "n_estimators": t.n_estimators,
         "n_jobs": t.n_jobs,
+        "cores": joblib.effective_n_jobs(t.n_jobs),
         "seed": t.seed,
         "explanations": explanations["status"],
         "timings": {k: round(v, 3) for k, v in timings.items()},
