@@ -43,9 +43,11 @@ _DIRECTORY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 _ID_RE = r"\d{1,18}"
 _PRODUCTS_RE = rf"{_ID_RE}(?:\|{_ID_RE})*"
 #: Batch size used only to evaluate the validation set (does not change training).
-_EVAL_BATCH = 8192
-#: Optimizer steps per XLA call on a single worker, and per tf.function call under MWMS.
-_CHUNK_STEPS = 256
+_EVAL_BATCH = 65536
+#: At most this many optimizer steps per XLA call on a single worker (a whole epoch on the book's
+#: data; every call has the same shape, so XLA compiles once).
+_MAX_CHUNK_STEPS = 2048
+#: Optimizer steps per tf.function call under MultiWorkerMirroredStrategy.
 _DIST_STEPS_PER_EXECUTION = 32
 
 
@@ -221,64 +223,82 @@ def build_model(keras, n_customers: int, n_products: int, n_factors: int, p_drop
 
 
 def chunked_model_class(keras):
-    """A keras.Model whose train_step, given x of shape (K, B, 1), runs K ordinary Keras optimizer
-    steps (one per batch of B) inside one tf.while_loop; with jit_compile one XLA call then covers
-    K steps with no per-step input pipeline or Python work. The loss tracker sees each batch as in
-    Keras' own loop (batch losses averaged, weighted by batch size). Rank-2 input falls back to
-    Keras' train_step."""
+    """A keras.Model whose train_step takes a chunk of K batches, x of shape (K, B, 1) with
+    per-row weights (0 marks padding), and runs one ordinary optimizer step per batch that holds
+    real rows, inside one tf.while_loop: with jit_compile a single XLA call (and a single
+    compiled shape) covers K steps, with no per-step input pipeline or Python work. Each batch's
+    loss is the mean MSLE over its real rows; the epoch loss averages batch losses weighted by
+    their row counts, as Keras' own loop reports it."""
     import tensorflow as tf
 
     class ChunkedModel(keras.Model):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.loss_tracker = keras.metrics.Mean(name="loss")
+
+        @property
+        def metrics(self):
+            return [self.loss_tracker]
+
         def train_step(self, data):
-            x, y = data
-            if y.shape.rank != 3:
-                return super().train_step(data)
-            users, products = x
+            (users, products), y, w = data
+            n_steps = tf.reduce_sum(tf.cast(tf.reduce_sum(w, axis=[1, 2]) > 0, tf.int32))
 
             def body(k):
-                xb, yb = (users[k], products[k]), y[k]
+                xb, yb, wb = (users[k], products[k]), y[k], w[k][:, 0]
                 with tf.GradientTape() as tape:
                     pred = self(xb, training=True)
-                    loss = self.compute_loss(xb, yb, pred)
+                    count = tf.reduce_sum(wb)
+                    loss = tf.reduce_sum(keras.losses.mean_squared_logarithmic_error(yb, pred) * wb) / count
                 self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+                self.loss_tracker.update_state(loss, sample_weight=count)
                 return (k + 1,)
 
-            tf.while_loop(lambda k: k < tf.shape(y)[0], body, (tf.constant(0),))
-            return {m.name: m.result() for m in self.metrics}
+            tf.while_loop(lambda k: k < n_steps, body, (tf.constant(0),))
+            return {"loss": self.loss_tracker.result()}
 
     return ChunkedModel
 
 
-def chunked_dataset(tf, u, p, y, batch_size: int, chunk: int, seed: int):
-    """Training data in chunks of `chunk` batches: each epoch a fresh seeded permutation of the rows,
-    cut into batches of batch_size in order (the last one partial, alone in its chunk), as Keras
-    shuffles numpy input; elements are ((users, products), y), each of shape (K, B, 1)."""
+def chunked_dataset(tf, u, p, y, batch_size: int, max_chunk: int, seed: int):
+    """Training data in equal chunks of at most `max_chunk` batches: each epoch a fresh seeded
+    permutation of the rows cut into batches of batch_size in order (as Keras shuffles numpy
+    input), the last batch padded with zero-weight rows and the last chunk with empty batches.
+    Elements are ((users, products), y, weights), each of shape (K, B, 1). Returns (dataset, K)."""
     n = len(y)
-    full = (n // batch_size) * batch_size
+    steps = -(-n // batch_size)
+    chunks = -(-steps // max_chunk)
+    k = -(-steps // chunks)
+    pad = chunks * k * batch_size - n
     U, P, Y = (tf.constant(a) for a in (u, p, y))
+    W = tf.constant(np.r_[np.ones(n, np.float32), np.zeros(pad, np.float32)].reshape(chunks, k, batch_size, 1))
 
-    def chunks(perm):
-        out = tf.data.Dataset.from_tensor_slices(tf.reshape(perm[:full], (-1, batch_size))).batch(chunk)
-        if full < n:
-            out = out.concatenate(tf.data.Dataset.from_tensors(perm[full:][None, :]))
-        return out
+    def chunked(perm):
+        idx = tf.reshape(tf.concat([perm, tf.zeros([pad], perm.dtype)], 0), (chunks, k, batch_size))
+        return tf.data.Dataset.from_tensor_slices((idx, W))
 
-    def gather(idx):
-        return ((tf.gather(U, idx)[..., None], tf.gather(P, idx)[..., None]), tf.gather(Y, idx)[..., None])
+    def gather(idx, w):
+        return ((tf.gather(U, idx)[..., None], tf.gather(P, idx)[..., None]), tf.gather(Y, idx)[..., None], w)
 
-    return (tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(n)
-            .flat_map(chunks).map(gather).prefetch(2))
+    ds = (tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(n)
+          .flat_map(chunked).map(gather).prefetch(2))
+    return ds, k
 
 
-def make_serving_module(tf, model, customers: np.ndarray, products: np.ndarray, fallback: float):
+def make_serving_module(tf, weights, customers: np.ndarray, products: np.ndarray, fallback: float):
     """A tf.Module whose `serve(users, products)` maps raw ids to embedding rows and rates pairs.
 
+    `weights` are the trained model's get_weights() (customer embedding, product embedding,
+    dense kernel and bias, output kernel and bias); the forward pass is the model's inference
+    path (dropout off) in plain TensorFlow ops, so the SavedModel needs no Keras to load.
     Ids not in the vocabularies get `fallback` (the training mean)."""
 
     class Recommender(tf.Module):
         def __init__(self):
             super().__init__(name="recommender")
-            self.model = model
+            names = ("customer_embedding", "product_embedding", "dense_kernel", "dense_bias",
+                     "output_kernel", "output_bias")
+            self.weights = [tf.Variable(w, trainable=False, name=n) for w, n in zip(weights, names)]
             self.customer_ids = tf.Variable(np.asarray(customers, np.int64), trainable=False, name="customer_ids")
             self.product_ids = tf.Variable(np.asarray(products, np.int64), trainable=False, name="product_ids")
             self.fallback = tf.Variable(np.float32(fallback), trainable=False, name="unknown_fallback")
@@ -289,16 +309,18 @@ def make_serving_module(tf, model, customers: np.ndarray, products: np.ndarray, 
             pos = tf.searchsorted(vocab, ids, out_type=tf.int64)
             safe = tf.minimum(pos, n - 1)
             known = tf.logical_and(pos < n, tf.gather(vocab, safe) == ids)
-            return tf.cast(tf.where(known, safe, 0), tf.int32), known
+            return tf.where(known, safe, 0), known
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="users"),
                                       tf.TensorSpec([None], tf.int64, name="products")])
         def serve(self, users, products):
-            ui, uk = self._lookup(self.customer_ids.read_value(), users)
-            pi, pk = self._lookup(self.product_ids.read_value(), products)
-            pred = self.model([ui[:, None], pi[:, None]], training=False)[:, 0]
-            pred = tf.where(tf.logical_and(uk, pk), tf.cast(pred, tf.float32), self.fallback)
-            return {"predictions": pred}
+            ui, uk = self._lookup(self.customer_ids, users)
+            pi, pk = self._lookup(self.product_ids, products)
+            emb_c, emb_p, k1, b1, k2, b2 = self.weights
+            x = tf.concat([tf.gather(emb_c, ui), tf.gather(emb_p, pi)], axis=1)
+            x = tf.nn.relu(tf.matmul(x, k1) + b1)
+            pred = (tf.matmul(x, k2) + b2)[:, 0]
+            return {"predictions": tf.where(tf.logical_and(uk, pk), pred, self.fallback)}
 
     return Recommender()
 
@@ -328,7 +350,7 @@ def export_directory(cfg: RecommenderConfig, storage) -> str:
 
 def run(cfg: RuntimeConfig, ctx) -> dict:
     """Train the recommender and (chief only) publish SavedModel + metrics.json + ids.json."""
-    t_start = time.perf_counter()
+    t_start, c_start = time.perf_counter(), time.process_time()
     tc: RecommenderConfig = cfg.trainer
     task = ctx.task
     from runtime.trainers._keras import load_tf, strategy_for
@@ -371,32 +393,49 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
         else:
             model.compile(optimizer=optimizer, loss=loss, jit_compile=True)
     if distributed:
+        chunk = _DIST_STEPS_PER_EXECUTION
         train_ds = (tf.data.Dataset.from_tensor_slices(((u_tr[:, None], p_tr[:, None]), y_tr[:, None]))
                     .shuffle(len(y_tr), seed=tc.seed, reshuffle_each_iteration=True)
                     .batch(tc.batch_size).prefetch(tf.data.AUTOTUNE).with_options(opts))
     else:
-        train_ds = chunked_dataset(tf, u_tr, p_tr, y_tr, tc.batch_size, _CHUNK_STEPS, tc.seed)
+        train_ds, chunk = chunked_dataset(tf, u_tr, p_tr, y_tr, tc.batch_size, _MAX_CHUNK_STEPS, tc.seed)
     val_ds = (tf.data.Dataset.from_tensor_slices(((u_va[:, None], p_va[:, None]), y_va[:, None]))
               .batch(_EVAL_BATCH).cache().with_options(opts))
+    val_x = (tf.constant(u_va[:, None]), tf.constant(p_va[:, None]))
+    val_y = tf.constant(y_va[:, None])
+
+    @tf.function(jit_compile=False)
+    def val_msle():
+        """Validation MSLE in inference mode (plain graph: not worth an XLA compile)."""
+        return tf.reduce_mean(keras.losses.mean_squared_logarithmic_error(val_y, model(val_x, training=False)))
+
+    history: dict[str, list[float]] = {"loss": [], "val_loss": []}
     epoch_s: list[float] = []
+    epoch_cpu_s: list[float] = []
 
     class Progress(keras.callbacks.Callback):
-        """Times and logs each epoch; stops between epochs on SIGTERM."""
+        """Records and logs each epoch (loss, val_loss, time); stops between epochs on SIGTERM."""
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.t = time.perf_counter()
+            self.t, self.c = time.perf_counter(), time.process_time()
 
         def on_epoch_end(self, epoch, logs=None):
+            logs = logs if logs is not None else {}
+            if "val_loss" not in logs:
+                logs["val_loss"] = float(val_msle())
             dt = time.perf_counter() - self.t
             epoch_s.append(dt)
-            logs = logs or {}
+            epoch_cpu_s.append(time.process_time() - self.c)
+            history["loss"].append(float(logs["loss"]))
+            history["val_loss"].append(float(logs["val_loss"]))
             log.info("epoch %d/%d: loss %.5f val_loss %.5f (%.1f s, %.0f samples/s)", epoch + 1, tc.epochs,
-                     logs.get("loss", float("nan")), logs.get("val_loss", float("nan")), dt, len(y_tr) / dt)
+                     logs["loss"], logs["val_loss"], dt, len(y_tr) / dt)
             ctx.check_stop()
 
-    t_fit = time.perf_counter()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=tc.epochs, verbose=0,
-                        callbacks=[Progress()]).history
+    t_fit, c_fit = time.perf_counter(), time.process_time()
+    # Under MWMS Keras evaluates the (sharded) validation set itself; alone, Progress does it.
+    model.fit(train_ds, validation_data=val_ds if distributed else None, epochs=tc.epochs, verbose=0,
+              callbacks=[Progress()])
     t_trained = time.perf_counter()
 
     metrics = {
@@ -416,9 +455,11 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
         "train_mean": train_mean,
         "workers": task.world_size,
         "timings_s": {"import": t_import - t_start, "read": t_read - t_import, "preprocess": t_prep - t_read,
-                      "build": t_fit - t_prep, "epochs": epoch_s, "train": t_trained - t_fit},
+                      "build": t_fit - t_prep, "epochs": epoch_s, "epochs_cpu": epoch_cpu_s,
+                      "train": t_trained - t_fit,
+                      "cpu_before_fit": c_fit - c_start, "cpu_before_export": time.process_time() - c_start},
         "samples_per_s": len(y_tr) / float(np.median(epoch_s)),
-        "steps_per_call": _DIST_STEPS_PER_EXECUTION if distributed else _CHUNK_STEPS,
+        "steps_per_call": chunk,
         "jit_compile": not distributed,
     }
     metrics["best_val_loss"] = min(metrics["val_loss"])
@@ -438,14 +479,13 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
     }
     with tempfile.TemporaryDirectory(dir=ctx.work_dir, prefix="recommender-export-") as tmp:
         local = Path(tmp) / "model"
-        plain = build_model(keras, len(data.customers), len(data.products), tc.factors, tc.dropout)
-        plain.set_weights(model.get_weights())
-        module = make_serving_module(tf, plain, data.customers, data.products, train_mean)
+        module = make_serving_module(tf, model.get_weights(), data.customers, data.products, train_mean)
         tf.saved_model.save(module, str(local), signatures={"serving_default": module.serve})
         (local / "ids.json").write_text(json.dumps(ids_doc, separators=(",", ":")) + "\n", encoding="utf-8")
         t_saved = time.perf_counter()
         metrics["timings_s"]["save"] = t_saved - t_trained
         metrics["timings_s"]["total_before_publish"] = t_saved - t_start
+        metrics["timings_s"]["cpu_before_publish"] = time.process_time() - c_start
         metrics["export_uri"] = uri
         (local / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         storage.publish_dir(local, uri)
