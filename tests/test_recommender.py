@@ -288,3 +288,22 @@ def test_specc_run_local_book_spec(s3, tmp_path):
     assert len(metrics["val_loss"]) == 3 and metrics["rows"] == 133_585
     assert min(metrics["val_loss"]) < metrics["val_msle_mean_predictor"]
     assert _serve(model, [int(rec.parse_users(USERS.read_bytes(), "u")[0])], [20]).shape == (1,)
+
+
+def test_serving_graph_matches_the_keras_model():
+    """The exported signature's plain-TF forward pass equals Keras inference; unknown ids fall back."""
+    from runtime.trainers._keras import load_tf
+
+    tf, keras = load_tf()
+    keras.utils.set_random_seed(3)
+    model = rec.build_model(keras, 5, 4, 8, 0.2)
+    model.set_weights([w + np.random.default_rng(i).normal(0, 0.3, w.shape).astype(np.float32)
+                       for i, w in enumerate(model.get_weights())])
+    customers, products = np.array([3, 10, 11, 40, 99]), np.array([0, 2, 7, 8])
+    module = rec.make_serving_module(tf, model.get_weights(), customers, products, 0.25)
+    users = tf.constant([3, 10, 11, 40, 99, 99, 5, 3], tf.int64)
+    prods = tf.constant([0, 2, 7, 8, 0, 1, 0, 9], tf.int64)
+    got = module.serve(users, prods)["predictions"].numpy()
+    want = model([np.array([[0], [1], [2], [3], [4]]), np.array([[0], [1], [2], [3], [0]])], training=False).numpy()[:, 0]
+    np.testing.assert_allclose(got[:5], want, rtol=1e-6, atol=1e-6)
+    assert got.dtype == np.float32 and (got[5:] == np.float32(0.25)).all()
