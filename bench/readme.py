@@ -1,0 +1,115 @@
+"""Write the numbers in bench/results/*.json into README.md (between the bench markers).
+
+Each benchmark script compares against its reference in the same run and writes its JSON;
+this only formats them. Usage: .venv/bin/python bench/readme.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def _load(name: str) -> dict | None:
+    p = RESULTS / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def render_section() -> str:
+    d = _load("render")
+    if not d:
+        return ""
+    out = ["### Rendering (`bench/render.py`)", "",
+           "Whole-process wall time, against `kubectl kustomize` of the same rendered folder in the same run.", "",
+           "| command | median ms | x kubectl kustomize |", "| --- | ---: | ---: |"]
+    for k, v in d["single"].items():
+        out.append(f"| `{k}` | {v['median_ms']} | {v['vs_kustomize']} |")
+    out += ["", "| specs in one `specc render` | cold s | cold ms/spec | warm s | warm ms/spec |",
+            "| ---: | ---: | ---: | ---: | ---: |"]
+    for n, v in d["many"].items():
+        out.append(f"| {int(n):,} | {v['cold_s']} | {v['cold_ms_per_spec']} | {v['warm_s']} | {v['warm_ms_per_spec']} |")
+    return "\n".join(out)
+
+
+def loader_section() -> str:
+    d = _load("loader")
+    if not d:
+        return ""
+    out = ["### Loading (`bench/bench_loader.py`)", "",
+           f"{d['n']:,} specs loaded in one process; an alias bomb (billion laughs).", "",
+           "| loader | 1,000 specs s | alias bomb |", "| --- | ---: | --- |"]
+    for r in d["rows"]:
+        b = r["bomb"]
+        out.append(f"| {r['loader']} | {r['load_1000_s']} | {b['outcome']}, {b['seconds'] * 1000:.0f} ms, peak {b['peak_bytes'] // 1024} KiB |")
+    return "\n".join(out)
+
+
+def recommender_section() -> str:
+    d = _load("recommender")
+    if not d:
+        return ""
+    ref, ours = d["reference"][-1], d["ours"][-1]
+    best = lambda r: min(r["val_loss"])  # noqa: E731
+    out = ["### Recommender (`bench/recommender.py`)", "",
+           f"Against `../shared/reference/ref_recommender.py` on the book's data, same seeded shuffled split, "
+           f"{d['epochs']} epochs, batch size {d['batch_size']}.", "",
+           "| | reference | specc | speed-up |", "| --- | ---: | ---: | ---: |",
+           f"| end to end (read, preprocess, train, export), wall s | {ref['wall_s']:.1f} | {ours['wall_s']:.1f} | {ref['wall_s'] / ours['wall_s']:.1f}x |",
+           f"| end to end, CPU s | {ref['cpu_s']:.1f} | {ours['cpu_s']:.1f} | {ref['cpu_s'] / ours['cpu_s']:.1f}x |",
+           f"| training samples/s at batch {d['batch_size']} | {ref['samples_per_s']:,.0f} | {ours['samples_per_s']:,.0f} | {ours['samples_per_s'] / ref['samples_per_s']:.1f}x |",
+           f"| best validation MSLE | {best(ref):.5f} | {best(ours):.5f} | |",
+           f"| validation MSLE of the training mean | {ref['val_msle_mean_predictor']:.5f} | {ours['val_msle_mean_predictor']:.5f} | |"]
+    return "\n".join(out)
+
+
+def income_section() -> str:
+    d = _load("income")
+    if not d:
+        return ""
+    out = ["### Income (`bench/income.py`)", "",
+           f"Against `../shared/reference/ref_income.py` in the same run ({d['explain_rows']} explained rows, "
+           f"accuracy identical: train {d['accuracy']['train']}, test {d['accuracy']['test']}).", "",
+           "| | reference | specc | ratio |", "| --- | ---: | ---: | ---: |",
+           f"| forest fit, s | {d['fit_s']['reference']:.2f} | {d['fit_s']['specc']:.2f} | {d['fit_s']['ratio']:.2f} |",
+           f"| Anchor explanation per row, CPU s | {d['explain_cpu_s_per_row']['reference']:.2f} | {d['explain_cpu_s_per_row']['specc']:.2f} | {d['explain_cpu_s_per_row']['ratio']:.2f} |",
+           f"| Anchor explanation per row, wall s | {d['explain_wall_s_per_row']['reference']:.2f} | {d['explain_wall_s_per_row']['specc']:.2f} | {d['explain_wall_s_per_row']['ratio']:.2f} |",
+           f"| whole process, s | {d['process_s']['reference']:.1f} | {d['process_s']['specc']:.1f} | {d['process_s']['specc'] / d['process_s']['reference']:.2f} |"]
+    return "\n".join(out)
+
+
+def mnist_section() -> str:
+    d = _load("mnist")
+    if not d:
+        return ""
+    s = d["settings"]
+    out = ["### Distributed MNIST (`bench/mnist.py`)", "",
+           f"Book settings (learning rate {s['learning_rate']}, batch {s['batch_size_per_replica']} per replica, "
+           f"{s['steps']} steps), {s['threads_per_process']} thread per process on {s['cpus']} cores; the 2-worker runs "
+           "go through TF_CONFIG / the PyTorch rendezvous on loopback.", "",
+           "| framework | workers | samples/s | steps to 95 % | s to 95 % | held-out accuracy |",
+           "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in d["rows"]:
+        out.append(f"| {r['framework']} | {r['world_size']} | {r['samples_per_s']:,.0f} | {r['step_to_target']} | "
+                   f"{r['seconds_to_target']} | {r['test_accuracy']} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    parts = [f() for f in (render_section, loader_section, recommender_section, income_section, mnist_section)]
+    body = "\n\n".join(p for p in parts if p)
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    if BEGIN not in text:
+        raise SystemExit(f"README.md has no {BEGIN} ... {END} markers")
+    new = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: f"{BEGIN}\n{body}\n{END}", text, flags=re.S)
+    readme.write_text(new)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
