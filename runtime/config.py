@@ -139,7 +139,11 @@ class MnistConfig(Strict):
     train_rows: int = Field(default=8_000, ge=1)
     test_rows: int = Field(default=2_000, ge=1)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
-    checkpoint_uri: Uri | None = None
+    checkpoint_uri: Uri | None = Field(
+        default=None,
+        description="Durable folder (PVC path or s3://) for checkpoints; a restarted replica resumes from the latest.",
+    )
+    checkpoint_every: int = Field(default=100, ge=1, le=10_000_000, description="Steps between checkpoints.")
 
     _uris = field_validator("data_dir", "export_uri", "checkpoint_uri")(
         lambda v: v if v is None else _check_uri(v)

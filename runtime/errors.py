@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     BAD_CONFIG = 2  # the runtime config file is missing or invalid
     MISSING_EXTRA = 3  # an optional dependency the job needs is not installed
     STORAGE_UNAVAILABLE = 138  # storage unreachable after bounded retries: retry the pod
+    RENDEZVOUS_FAILED = 140  # replica group not formed in time, or a peer lost mid-training: retry the pod
     INTERRUPTED = 130  # SIGINT
     TERMINATED = 143  # SIGTERM / pre-emption: checkpoint saved, retry the pod
 
@@ -69,6 +70,15 @@ class Terminated(RuntimeFailure):
     """The process got SIGTERM; work was checkpointed where possible (retryable)."""
 
     code = ExitCode.TERMINATED
+
+
+class Rendezvous(RuntimeFailure):
+    """The replicas could not form their group in time (master not up yet, connection refused),
+    or a peer left it mid-training; both are transient in a cluster (retryable).
+
+    140, not 139: Kubernetes reports a segfault as 139 (128 + SIGSEGV)."""
+
+    code = ExitCode.RENDEZVOUS_FAILED
 
 
 class MissingExtra(RuntimeFailure):
