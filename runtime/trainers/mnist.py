@@ -11,6 +11,18 @@ other replicas write nothing, so the PVC the book mounts at /train holds one run
 The chief exports a SavedModel plus metrics.json to `export_uri`. Every replica logs its final
 test accuracy and weights checksum. Keras here is tf-keras (Keras 2): Keras 3 does not run
 under MultiWorkerMirroredStrategy in TF 2.21.
+
+Faults. With `checkpoint_uri` (a PVC path or s3://, runtime.checkpoint.CheckpointStore) a
+tf.train.Checkpoint of model + optimizer + step is written every `checkpoint_every` steps and at
+the last step: every replica writes it (MultiWorkerMirroredStrategy's documented pattern), the
+chief into the store, the others into a temporary folder they delete. On start every replica
+restores the newest one and trains on to `max_steps` in total (the batch schedule is a function
+of the step, so the resumed run sees the batches the lost one would have). Every replica reads
+the pointer before its first step and the chief cannot write before all have done
+`checkpoint_every` steps together, so all restore the same step. SIGTERM: the stop flag rides
+on the all-reduce every step already does, so all replicas stop after the same step, save a
+checkpoint and exit 143. A peer that dies without SIGTERM makes the collectives fail:
+that is a Rendezvous error (exit 140, retryable), so the operator restarts the group.
 """
 
 from __future__ import annotations
@@ -18,13 +30,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runtime import mnist_data as md
-from runtime.errors import ConfigError
+from runtime.errors import ConfigError, DataError, Rendezvous, RuntimeFailure, Terminated
 
 if TYPE_CHECKING:
     from runtime.__main__ import Context
@@ -44,8 +57,6 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
         raise ConfigError(f"replica {task.name} does not train: the mnist trainer needs chief/master/worker replicas only")
     if distributed:
         _use_chief_name(task)
-    if t.checkpoint_uri:
-        log.warning("checkpoint_uri is not used by the mnist trainer: a restarted replica trains from step 0")
     world, rank = (task.world_size, task.rank) if distributed else (1, 0)
     data = md.load_split(ctx.storage, t.data_dir, t.train_rows, t.test_rows, t.seed)
     sched = md.BatchSchedule(len(data.x_train), t.batch_size, rank, world, t.seed)
@@ -71,7 +82,7 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
     x_train, y_train = tf.constant(data.x_train), tf.constant(data.y_train)
     x_test, y_test = tf.constant(data.x_test), tf.constant(data.y_test)
 
-    def replica_step(idx):
+    def replica_step(idx, stop):
         x, y = tf.gather(x_train, idx), tf.gather(y_train, idx)
         with tf.GradientTape() as tape:
             logits = model(x, training=True)
@@ -80,11 +91,12 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
         grads = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(grads, model.trainable_variables))
         correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1), y), tf.float32))
-        return tf.stack([loss, correct / global_batch])
+        return tf.stack([loss, correct / global_batch, stop])
 
     @tf.function
-    def train_step(idx):
-        per_replica = strategy.run(replica_step, args=(idx,))
+    def train_step(idx, stop):
+        """One step on every replica; returns [global loss, accuracy, replicas asking to stop]."""
+        per_replica = strategy.run(replica_step, args=(idx, stop))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     @tf.function
@@ -100,16 +112,29 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
         writers = {k: tf.summary.create_file_writer(str(log_local / k)) for k in ("train", "test")}
         log.info("writing TensorBoard summaries to %s/{train,test}", log_local)
 
+    ckpt = _Checkpoints(tf, ctx, t, model, opt, strategy, writes)
+    first = ckpt.restore()
+    ctx.check_stop()
     clock = md.TargetClock()
     step_seconds = 0.0
     loss = acc = float("nan")
     start = time.perf_counter()
-    for step in range(1, t.max_steps + 1):
-        ctx.check_stop()
+    for step in range(first + 1, t.max_steps + 1):
         idx = tf.constant(sched.indices(step - 1), dtype=tf.int32)
         s = time.perf_counter()
-        loss, acc = (float(v) for v in train_step(idx).numpy())
+        try:
+            loss, acc, stops = (float(v) for v in train_step(idx, tf.constant(float(ctx.stop_requested))).numpy())
+        except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.DeadlineExceededError,
+                tf.errors.AbortedError) as exc:
+            if not distributed:
+                raise
+            raise Rendezvous(f"lost a peer replica at step {step}: {type(exc).__name__}: "
+                             f"{str(exc.message).splitlines()[0][:200]}") from None
         step_seconds += time.perf_counter() - s
+        if stops > 0:
+            ckpt.stop(step)
+        if ckpt.due(step):
+            ckpt.save(step)
         if writes and (step % EVAL_EVERY == 0 or step == t.max_steps):
             test_loss, test_acc = (float(v) for v in evaluate().numpy())
             for name, (lv, av) in (("train", (loss, acc)), ("test", (test_loss, test_acc))):
@@ -133,14 +158,15 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
         "device": device,
         "world_size": world,
         "steps": t.max_steps,
+        "resumed_from_step": first,
         "batch_size": t.batch_size,
         "global_batch_size": global_batch,
         "learning_rate": t.learning_rate,
         "test_accuracy": round(test_acc, 6),
         "test_loss": round(test_loss, 6),
-        "final_loss": round(loss, 6),
+        "final_loss": round(loss, 6) if loss == loss else None,  # NaN: nothing left to train after a resume
         "train_seconds": round(total_seconds, 3),
-        "samples_per_s": round(t.max_steps * global_batch / step_seconds, 1),
+        "samples_per_s": round((t.max_steps - first) * global_batch / step_seconds, 1) if step_seconds else None,
         "target_accuracy": clock.target,
         "step_to_target": clock.step,
         "seconds_to_target": clock.seconds,
@@ -154,6 +180,75 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
         if t.export_uri:
             _export(tf, ctx, t, weights, metrics)
     return metrics
+
+
+class _Checkpoints:
+    """tf.train.Checkpoint of model + optimizer + step in a CheckpointStore (no-op without checkpoint_uri)."""
+
+    def __init__(self, tf, ctx, t, model, opt, strategy, chief: bool):
+        self.tf, self.ctx, self.every, self.max_steps, self.chief = tf, ctx, t.checkpoint_every, t.max_steps, chief
+        self.store = None
+        if t.checkpoint_uri:
+            from runtime.checkpoint import CheckpointStore
+
+            self.store = CheckpointStore(t.checkpoint_uri, ctx.storage, work_dir=ctx.work_dir)
+            with strategy.scope():
+                opt.build(model.trainable_variables)  # slots exist now, so restoring fills them at once
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self.ckpt = tf.train.Checkpoint(model=model, optimizer=opt, step=self.step)
+
+    def restore(self) -> int:
+        """Load the newest checkpoint, if any; return its step (0 for a fresh start)."""
+        if self.store is None:
+            return 0
+        folder = self.store.latest()
+        if folder is None:
+            log.info("no checkpoint under %s: starting at step 0", self.store.uri)
+            return 0
+        try:
+            self.ckpt.read(str(folder / "ckpt")).assert_existing_objects_matched()
+        except (self.tf.errors.OpError, AssertionError, ValueError) as exc:
+            raise DataError(str(folder), f"cannot restore the checkpoint: {str(exc).splitlines()[0][:200]}") from None
+        finally:
+            self.store.cleanup()
+        step = int(self.step.numpy())
+        if step > self.max_steps:
+            raise ConfigError(f"checkpoint {self.store.uri} is at step {step}, beyond max_steps {self.max_steps}")
+        log.info("resumed from checkpoint %s at step %d", self.store.uri_for(step), step)
+        return step
+
+    def due(self, step: int) -> bool:
+        return self.store is not None and (step % self.every == 0 or step == self.max_steps)
+
+    def save(self, step: int, *, quiet: bool = True) -> None:
+        """Every replica writes (collectives may run); the chief's copy goes to the store.
+
+        A periodic save that storage refuses is logged and training goes on (quiet); the next
+        one may succeed, and the previous checkpoint stays the one to resume from."""
+        self.step.assign(step)
+        local = Path(tempfile.mkdtemp(prefix="ckpt-", dir=self.ctx.work_dir))
+        try:
+            self.ckpt.write(str(local / "ckpt"))
+            if self.chief:
+                uri = self.store.save(local, step)
+                log.info("checkpoint at step %d: %s", step, uri)
+        except RuntimeFailure as exc:
+            if not quiet or isinstance(exc, Terminated):
+                raise
+            log.warning("checkpoint at step %d not saved (training goes on): %s", step, exc)
+        finally:
+            shutil.rmtree(local, ignore_errors=True)
+
+    def stop(self, step: int) -> None:
+        """All replicas agreed to stop after `step`: save a checkpoint, then raise Terminated."""
+        why = "SIGTERM" if self.ctx.stop_requested else "SIGTERM to another replica"
+        if self.store is None:
+            raise Terminated(f"terminated by {why} at step {step} (no checkpoint_uri: progress is lost)")
+        try:
+            self.save(step, quiet=False)
+        except RuntimeFailure as exc:
+            raise Terminated(f"terminated by {why} at step {step}; checkpoint not saved: {exc}") from None
+        raise Terminated(f"terminated by {why} at step {step}; checkpoint saved")
 
 
 def build_model(keras, keep: float, seed: int):

@@ -8,6 +8,18 @@ Rank 0 exports model.pt (state_dict) plus metrics.json; every rank logs its weig
 No TensorBoard summaries (the tensorboard package is not part of the torch extra): evaluation
 on the held-out rows runs every 10 steps on rank 0 and is logged every 100.
 
+Faults. With `checkpoint_uri` (PVC path or s3://, runtime.checkpoint.CheckpointStore) rank 0
+saves model + optimizer state_dict + step + the torch RNG state (state.pt) every
+`checkpoint_every` steps and at the last step; on start every rank loads the newest one (all
+ranks read the pointer before the first all-reduce, and rank 0 cannot save before K of them,
+so all load the same step) and trains on to `max_steps` in total. Every rank seeds the same
+RNG, so restoring rank 0's RNG state on all ranks makes a resumed run repeat the batches and
+dropout masks of an uninterrupted one. SIGTERM: the stop flag rides on the loss all-reduce every
+step already does, so all ranks stop after the same step; rank 0 saves and all exit 143. Joining
+is bounded by SPECC_RENDEZVOUS_TIMEOUT seconds (default 300): a master that is not up yet, or a
+worker that never comes, is a Rendezvous error (exit 140, retryable: the operator restarts the
+pod), and so is a peer lost mid-training (gloo's "connection reset/closed by peer").
+
 torch is imported inside functions: it is the optional `torch` extra. Module-level imports are
 only the standard library, numpy and runtime.mnist_data / runtime.errors, so bench/gpu_check.py
 can reuse the network and step on a machine without pydantic or TensorFlow.
@@ -18,13 +30,14 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runtime import mnist_data as md
-from runtime.errors import ConfigError, RuntimeFailure
+from runtime.errors import ConfigError, DataError, Rendezvous, RuntimeFailure, Terminated
 
 if TYPE_CHECKING:
     from runtime.__main__ import Context
@@ -33,8 +46,25 @@ if TYPE_CHECKING:
 log = logging.getLogger("specc.mnist_torch")
 
 EVAL_EVERY = 10
-#: How long a rank waits for the others to join the process group.
-JOIN_TIMEOUT_S = 600
+#: How long a collective may wait for the other ranks once the group is formed.
+COLLECTIVE_TIMEOUT_S = 600
+#: Seconds a rank waits for the master's store and the other ranks (env SPECC_RENDEZVOUS_TIMEOUT).
+RENDEZVOUS_TIMEOUT_ENV = "SPECC_RENDEZVOUS_TIMEOUT"
+DEFAULT_RENDEZVOUS_TIMEOUT = 300.0
+
+
+def rendezvous_timeout() -> float:
+    """SPECC_RENDEZVOUS_TIMEOUT in seconds (> 0), default 300."""
+    raw = os.environ.get(RENDEZVOUS_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_RENDEZVOUS_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"{RENDEZVOUS_TIMEOUT_ENV}={raw!r} must be a positive number of seconds")
+    return value
 
 
 def build_model(keep: float, seed: int):
@@ -100,8 +130,6 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
 
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(md.cpu_limit())
-    if t.checkpoint_uri:
-        log.warning("checkpoint_uri is not used by the mnist trainer: a restarted replica trains from step 0")
     device = pick_device(torch, rank)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     if distributed:
@@ -114,17 +142,104 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
 
 
 def _join(dist, device, rank: int, world: int) -> None:
+    """Form the process group: the master's TCPStore (bounded wait), then the backend."""
     missing = [k for k in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(k)]
     if missing:
         raise ConfigError(f"WORLD_SIZE is {world} but {' and '.join(missing)} is not set")
-    backend = os.environ.get("SPECC_TORCH_BACKEND") or ("nccl" if device.type == "cuda" else "gloo")
-    where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
-    log.info("joining process group at %s as rank %d of %d (%s)", where, rank, world, backend)
     try:
-        dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world,
-                                timeout=datetime.timedelta(seconds=JOIN_TIMEOUT_S))
-    except (RuntimeError, ValueError) as exc:
-        raise RuntimeFailure(f"cannot join the process group at {where}: {str(exc).splitlines()[0]}") from None
+        port = int(os.environ["MASTER_PORT"])
+    except ValueError:
+        raise ConfigError(f"MASTER_PORT={os.environ['MASTER_PORT']!r} is not a port number") from None
+    timeout = rendezvous_timeout()
+    backend = os.environ.get("SPECC_TORCH_BACKEND") or ("nccl" if device.type == "cuda" else "gloo")
+    host = os.environ["MASTER_ADDR"]
+    where = f"{host}:{port}"
+    log.info("joining process group at %s as rank %d of %d (%s, waiting at most %gs)", where, rank, world, backend, timeout)
+    try:
+        # The master listens and waits for every worker; workers retry connecting until the timeout.
+        store = dist.TCPStore(host, port, world, is_master=rank == 0, timeout=datetime.timedelta(seconds=timeout))
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world,
+                                timeout=datetime.timedelta(seconds=max(timeout, COLLECTIVE_TIMEOUT_S)))
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise Rendezvous(f"cannot join the process group at {where} within {timeout:g}s as rank {rank} of {world}: "
+                         f"{_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:240]
+
+
+def _lost_peer(dist, exc: BaseException) -> bool:
+    """True for the errors a collective raises when another rank went away."""
+    text = str(exc)
+    return isinstance(exc, getattr(dist, "DistError", ())) or any(
+        m in text for m in ("/gloo/", "Connection reset by peer", "Connection closed by peer", "NCCL"))
+
+
+class _Checkpoints:
+    """state.pt (model, optimizer, step, RNG) in a CheckpointStore; a no-op without checkpoint_uri."""
+
+    def __init__(self, torch, ctx, t, rank: int):
+        self.torch, self.ctx, self.every, self.max_steps, self.rank = torch, ctx, t.checkpoint_every, t.max_steps, rank
+        self.store = None
+        if t.checkpoint_uri:
+            from runtime.checkpoint import CheckpointStore
+
+            self.store = CheckpointStore(t.checkpoint_uri, ctx.storage, work_dir=ctx.work_dir)
+
+    def restore(self, model, opt, device) -> int:
+        """Load the newest checkpoint into model and optimizer (every rank); return its step or 0."""
+        if self.store is None:
+            return 0
+        folder = self.store.latest()
+        if folder is None:
+            log.info("no checkpoint under %s: starting at step 0", self.store.uri)
+            return 0
+        path = folder / "state.pt"
+        try:
+            state = self.torch.load(path, map_location=device, weights_only=True)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            self.torch.set_rng_state(state["rng"].cpu())
+            step = int(state["step"])
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
+            raise DataError(str(path), f"cannot restore the checkpoint: {_first_line(exc)}") from None
+        finally:
+            self.store.cleanup()
+        if step > self.max_steps:
+            raise ConfigError(f"checkpoint {self.store.uri} is at step {step}, beyond max_steps {self.max_steps}")
+        log.info("resumed from checkpoint %s at step %d", self.store.uri_for(step), step)
+        return step
+
+    def due(self, step: int) -> bool:
+        return self.store is not None and (step % self.every == 0 or step == self.max_steps)
+
+    def save(self, model, opt, step: int, *, quiet: bool = True) -> None:
+        """Rank 0 writes state.pt into the store; a refused periodic save is logged (quiet)."""
+        if self.rank != 0:
+            return
+        local = Path(tempfile.mkdtemp(prefix="ckpt-", dir=self.ctx.work_dir))
+        try:
+            self.torch.save({"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                             "rng": self.torch.get_rng_state()}, local / "state.pt")
+            log.info("checkpoint at step %d: %s", step, self.store.save(local, step))
+        except RuntimeFailure as exc:
+            if not quiet or isinstance(exc, Terminated):
+                raise
+            log.warning("checkpoint at step %d not saved (training goes on): %s", step, exc)
+        finally:
+            shutil.rmtree(local, ignore_errors=True)
+
+    def stop(self, model, opt, step: int) -> None:
+        """All ranks agreed to stop after `step`: rank 0 saves, then every rank raises Terminated."""
+        why = "SIGTERM" if self.ctx.stop_requested else "SIGTERM to another rank"
+        if self.store is None:
+            raise Terminated(f"terminated by {why} at step {step} (no checkpoint_uri: progress is lost)")
+        try:
+            self.save(model, opt, step, quiet=False)
+        except RuntimeFailure as exc:
+            raise Terminated(f"terminated by {why} at step {step}; checkpoint not saved: {exc}") from None
+        raise Terminated(f"terminated by {why} at step {step}" + ("; checkpoint saved" if self.rank == 0 else ""))
 
 
 def _train(torch, dist, t, ctx, data: md.Split, sched: md.BatchSchedule, device, device_name: str,
@@ -141,21 +256,35 @@ def _train(torch, dist, t, ctx, data: md.Split, sched: md.BatchSchedule, device,
     opt = torch.optim.Adam(net.parameters(), lr=t.learning_rate)
     writes = rank == 0
     global_batch = t.batch_size * world
+    ckpt = _Checkpoints(torch, ctx, t, rank)
+    first = ckpt.restore(model, opt, device)
+    ctx.check_stop()
 
     clock = md.TargetClock()
     step_seconds = 0.0
     loss = float("nan")
     start = time.perf_counter()
-    for step in range(1, t.max_steps + 1):
-        ctx.check_stop()
+    for step in range(first + 1, t.max_steps + 1):
         idx = torch.from_numpy(sched.indices(step - 1)).to(device)
         s = time.perf_counter()
-        loss_t, _ = train_step(net, opt, x_train[idx], y_train[idx])
-        if dist is not None:
-            dist.all_reduce(loss_t)  # the global batch's mean loss, as the TF trainer reports
-            loss_t /= world
-        loss = float(loss_t)
+        try:
+            loss_t, _ = train_step(net, opt, x_train[idx], y_train[idx])
+            # [loss, stop flag]: one all-reduce gives the global batch's mean loss (as the TF
+            # trainer reports) and tells every rank whether any of them got SIGTERM.
+            both = torch.stack([loss_t, torch.tensor(float(ctx.stop_requested), device=loss_t.device)])
+            if dist is not None:
+                dist.all_reduce(both)
+                both[0] /= world
+            loss, stops = (float(v) for v in both.cpu())
+        except RuntimeError as exc:
+            if dist is None or not _lost_peer(dist, exc):
+                raise
+            raise Rendezvous(f"lost a peer rank at step {step}: {_first_line(exc)}") from None
         step_seconds += time.perf_counter() - s
+        if stops > 0:
+            ckpt.stop(model, opt, step)
+        if ckpt.due(step):
+            ckpt.save(model, opt, step)
         if writes and (step % EVAL_EVERY == 0 or step == t.max_steps):
             _, test_acc = evaluate(model, x_test, y_test)
             clock.observe(step, test_acc, time.perf_counter() - start)
@@ -172,14 +301,15 @@ def _train(torch, dist, t, ctx, data: md.Split, sched: md.BatchSchedule, device,
         "device": device_name,
         "world_size": world,
         "steps": t.max_steps,
+        "resumed_from_step": first,
         "batch_size": t.batch_size,
         "global_batch_size": global_batch,
         "learning_rate": t.learning_rate,
         "test_accuracy": round(test_acc, 6),
         "test_loss": round(test_loss, 6),
-        "final_loss": round(loss, 6),
+        "final_loss": round(loss, 6) if loss == loss else None,  # NaN: nothing left to train after a resume
         "train_seconds": round(total_seconds, 3),
-        "samples_per_s": round(t.max_steps * global_batch / step_seconds, 1),
+        "samples_per_s": round((t.max_steps - first) * global_batch / step_seconds, 1) if step_seconds else None,
         "target_accuracy": clock.target,
         "step_to_target": clock.step,
         "seconds_to_target": clock.seconds,
