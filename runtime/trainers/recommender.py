@@ -23,6 +23,7 @@ training mean (the "mean predictor"), which ids.json records as `unknown_fallbac
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.config import RecommenderConfig, RuntimeConfig
-from runtime.errors import DataError
+from runtime.errors import ConfigError, DataError, Terminated
 
 log = logging.getLogger("specc.recommender")
 
@@ -260,29 +261,26 @@ def chunked_model_class(keras):
     return ChunkedModel
 
 
-def chunked_dataset(tf, u, p, y, batch_size: int, max_chunk: int, seed: int):
-    """Training data in equal chunks of at most `max_chunk` batches: each epoch a fresh seeded
-    permutation of the rows cut into batches of batch_size in order (as Keras shuffles numpy
-    input), the last batch padded with zero-weight rows and the last chunk with empty batches.
-    Elements are ((users, products), y, weights), each of shape (K, B, 1). Returns (dataset, K)."""
-    n = len(y)
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The order the training rows are visited in `epoch`: a permutation seeded by (seed, epoch),
+    so a run resumed from a checkpoint sees the same data order as an uninterrupted one."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def chunked_dataset(tf, u, p, y, batch_size: int, max_chunk: int, order: np.ndarray):
+    """One epoch of training data in equal chunks of at most `max_chunk` batches: the rows in
+    `order` cut into batches of batch_size (as Keras batches shuffled numpy input), the last batch
+    padded with zero-weight rows and the last chunk with empty batches. Elements are
+    ((users, products), y, weights), each of shape (K, B, 1). Returns (dataset, K, chunks)."""
+    n = len(order)
     steps = -(-n // batch_size)
     chunks = -(-steps // max_chunk)
     k = -(-steps // chunks)
     pad = chunks * k * batch_size - n
-    U, P, Y = (tf.constant(a) for a in (u, p, y))
-    W = tf.constant(np.r_[np.ones(n, np.float32), np.zeros(pad, np.float32)].reshape(chunks, k, batch_size, 1))
-
-    def chunked(perm):
-        idx = tf.reshape(tf.concat([perm, tf.zeros([pad], perm.dtype)], 0), (chunks, k, batch_size))
-        return tf.data.Dataset.from_tensor_slices((idx, W))
-
-    def gather(idx, w):
-        return ((tf.gather(U, idx)[..., None], tf.gather(P, idx)[..., None]), tf.gather(Y, idx)[..., None], w)
-
-    ds = (tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(n)
-          .flat_map(chunked).map(gather).prefetch(2))
-    return ds, k
+    idx = np.r_[order, np.zeros(pad, order.dtype)].reshape(chunks, k, batch_size, 1)
+    w = np.r_[np.ones(n, np.float32), np.zeros(pad, np.float32)].reshape(chunks, k, batch_size, 1)
+    ds = tf.data.Dataset.from_tensor_slices(((u[idx], p[idx]), y[idx], w))
+    return ds, k, chunks
 
 
 def make_serving_module(tf, weights, customers: np.ndarray, products: np.ndarray, fallback: float):
@@ -345,6 +343,119 @@ def export_directory(cfg: RecommenderConfig, storage) -> str:
     return name
 
 
+# ---------------------------------------------------------------- checkpoints
+
+
+def chunked_steps(n: int, batch_size: int, max_chunk: int) -> int:
+    """Optimizer steps per XLA call for n training rows (see chunked_dataset)."""
+    steps = -(-n // batch_size)
+    return -(-steps // -(-steps // max_chunk))
+
+
+def run_fingerprint(tc: RecommenderConfig, data: Ratings) -> dict:
+    """What a checkpoint must match to be resumed: the data and every setting except `epochs`."""
+    h = hashlib.sha256()
+    for a in (data.customer_ids, data.product_ids, data.ratings):
+        h.update(np.ascontiguousarray(a).tobytes())
+    keep = ("batch_size", "validation_split", "factors", "dropout", "learning_rate", "split", "seed")
+    return {"data_sha256": h.hexdigest(), **{k: getattr(tc, k) for k in keep}}
+
+
+@dataclass
+class TrainingState:
+    """Epochs done and the per-epoch history across attempts; saved with the weights after every
+    epoch (runtime.checkpoint layout: `<checkpoint_uri>/ckpt-<epoch>/{weights.npz,state.json}`).
+
+    The split and each epoch's data order are functions of the seed (split_indices, epoch_order),
+    so epoch + seed is the whole data state. Dropout masks after a resume come from a freshly
+    seeded stream (TF's stateful random kernels cannot be checkpointed): statistically the same,
+    not bit-identical to an uninterrupted run."""
+
+    epoch: int = 0
+    loss: list = None
+    val_loss: list = None
+    epoch_s: list = None
+    epoch_cpu_s: list = None
+    attempt: int = 1
+    store: object = None
+    fingerprint: dict = None
+    work_dir: Path | None = None
+    chief: bool = True
+
+    @classmethod
+    def fresh(cls) -> "TrainingState":
+        return cls(loss=[], val_loss=[], epoch_s=[], epoch_cpu_s=[])
+
+    @classmethod
+    def open(cls, tc: RecommenderConfig, ctx, data: Ratings) -> "TrainingState":
+        """A state bound to the checkpoint store at tc.checkpoint_uri (nothing loaded yet)."""
+        from runtime.checkpoint import CheckpointStore
+
+        state = cls.fresh()
+        state.store = CheckpointStore(tc.checkpoint_uri, ctx.storage, keep=2, work_dir=ctx.work_dir)
+        state.fingerprint = run_fingerprint(tc, data)
+        state.work_dir = Path(ctx.work_dir)
+        state.chief = ctx.task.is_chief
+        return state
+
+    def record(self, loss: float, val_loss: float, seconds: float, cpu_seconds: float) -> None:
+        """Append one finished epoch."""
+        self.epoch += 1
+        self.loss.append(loss)
+        self.val_loss.append(val_loss)
+        self.epoch_s.append(seconds)
+        self.epoch_cpu_s.append(cpu_seconds)
+
+    def restore(self, model, optimizer) -> "TrainingState":
+        """Load the newest checkpoint (if any) into model and optimizer; return self."""
+        found = self.store.latest()
+        if found is None:
+            log.info("no checkpoint under %s: training from epoch 0", self.store.uri)
+            return self
+        where = f"{self.store.uri} ({found.name})"
+        try:
+            doc = json.loads((found / "state.json").read_text(encoding="utf-8"))
+            with np.load(found / "weights.npz") as z:
+                weights = [z[f"w{i}"] for i in range(doc["n_weights"])]
+                opt = [z[f"o{i}"] for i in range(doc["n_optimizer"])]
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(where, f"checkpoint is unreadable: {exc}") from None
+        if doc.get("fingerprint") != self.fingerprint:
+            raise ConfigError(f"checkpoint {where} was written for other data or hyper-parameters; "
+                              "delete it or set another checkpoint_uri")
+        model.set_weights(weights)
+        optimizer.build(model.trainable_variables)
+        if len(optimizer.variables) != len(opt):
+            raise DataError(where, f"checkpoint holds {len(opt)} optimizer variables, the model needs "
+                                   f"{len(optimizer.variables)}")
+        for var, value in zip(optimizer.variables, opt):
+            var.assign(value)
+        self.epoch = int(doc["epoch"])
+        for key in ("loss", "val_loss", "epoch_s", "epoch_cpu_s"):
+            setattr(self, key, [float(v) for v in doc[key]])
+        self.attempt = int(doc.get("attempt", 1)) + 1
+        log.info("resuming from checkpoint %s: %d epoch(s) done, attempt %d", where, self.epoch, self.attempt)
+        self.store.cleanup()
+        return self
+
+    def save(self, model, optimizer) -> None:
+        """Write weights + optimizer state + history as checkpoint `epoch` (the chief only)."""
+        if not self.chief:
+            return
+        t = time.perf_counter()
+        with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="recommender-ckpt-") as tmp:
+            d = Path(tmp)
+            weights, opt = model.get_weights(), [v.numpy() for v in optimizer.variables]
+            np.savez(d / "weights.npz", **{f"w{i}": w for i, w in enumerate(weights)},
+                     **{f"o{i}": o for i, o in enumerate(opt)})
+            doc = {"epoch": self.epoch, "attempt": self.attempt, "n_weights": len(weights), "n_optimizer": len(opt),
+                   "loss": self.loss, "val_loss": self.val_loss, "epoch_s": self.epoch_s,
+                   "epoch_cpu_s": self.epoch_cpu_s, "fingerprint": self.fingerprint}
+            (d / "state.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+            uri = self.store.save(d, self.epoch)
+        log.info("checkpoint %s saved (%.2f s)", uri, time.perf_counter() - t)
+
+
 # ---------------------------------------------------------------- run
 
 
@@ -377,6 +488,9 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
              len(data), len(data.customers), len(data.products), tc.split, len(y_tr), len(y_va),
              t_read - t_import, t_prep - t_read)
 
+    state = TrainingState.open(tc, ctx, data) if tc.checkpoint_uri else TrainingState.fresh()
+    ctx.check_stop()
+
     tf.random.set_seed(tc.seed)
     keras.utils.set_random_seed(tc.seed)
     distributed = task.distributed
@@ -392,13 +506,20 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
             model.compile(optimizer=optimizer, loss=loss, steps_per_execution=_DIST_STEPS_PER_EXECUTION)
         else:
             model.compile(optimizer=optimizer, loss=loss, jit_compile=True)
-    if distributed:
-        chunk = _DIST_STEPS_PER_EXECUTION
-        train_ds = (tf.data.Dataset.from_tensor_slices(((u_tr[:, None], p_tr[:, None]), y_tr[:, None]))
-                    .shuffle(len(y_tr), seed=tc.seed, reshuffle_each_iteration=True)
-                    .batch(tc.batch_size).prefetch(tf.data.AUTOTUNE).with_options(opts))
-    else:
-        train_ds, chunk = chunked_dataset(tf, u_tr, p_tr, y_tr, tc.batch_size, _MAX_CHUNK_STEPS, tc.seed)
+        if state.store is not None:
+            state.restore(model, optimizer)
+
+    def epoch_data(epoch: int):
+        """(dataset, steps per epoch) for `epoch`, in its seeded order."""
+        order = epoch_order(len(y_tr), tc.seed, epoch)
+        if distributed:
+            ds = (tf.data.Dataset.from_tensor_slices(((u_tr[order][:, None], p_tr[order][:, None]), y_tr[order][:, None]))
+                  .batch(tc.batch_size).prefetch(tf.data.AUTOTUNE).with_options(opts))
+            return ds, -(-len(order) // tc.batch_size)
+        ds, _, chunks = chunked_dataset(tf, u_tr, p_tr, y_tr, tc.batch_size, _MAX_CHUNK_STEPS, order)
+        return ds, chunks
+
+    chunk = _DIST_STEPS_PER_EXECUTION if distributed else chunked_steps(len(y_tr), tc.batch_size, _MAX_CHUNK_STEPS)
     val_ds = (tf.data.Dataset.from_tensor_slices(((u_va[:, None], p_va[:, None]), y_va[:, None]))
               .batch(_EVAL_BATCH).cache().with_options(opts))
     val_x = (tf.constant(u_va[:, None]), tf.constant(p_va[:, None]))
@@ -409,34 +530,43 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
         """Validation MSLE in inference mode (plain graph: not worth an XLA compile)."""
         return tf.reduce_mean(keras.losses.mean_squared_logarithmic_error(val_y, model(val_x, training=False)))
 
-    history: dict[str, list[float]] = {"loss": [], "val_loss": []}
-    epoch_s: list[float] = []
-    epoch_cpu_s: list[float] = []
+    class StopCheck(keras.callbacks.Callback):
+        """On SIGTERM, stops fit at the next step boundary (each XLA chunk alone; each epoch under
+        MWMS, so that the workers' collectives stay in step) and notes whether the epoch finished."""
 
-    class Progress(keras.callbacks.Callback):
-        """Records and logs each epoch (loss, val_loss, time); stops between epochs on SIGTERM."""
+        def __init__(self, steps: int):
+            super().__init__()
+            self.steps, self.done = steps, 0
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t, self.c = time.perf_counter(), time.process_time()
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs if logs is not None else {}
-            if "val_loss" not in logs:
-                logs["val_loss"] = float(val_msle())
-            dt = time.perf_counter() - self.t
-            epoch_s.append(dt)
-            epoch_cpu_s.append(time.process_time() - self.c)
-            history["loss"].append(float(logs["loss"]))
-            history["val_loss"].append(float(logs["val_loss"]))
-            log.info("epoch %d/%d: loss %.5f val_loss %.5f (%.1f s, %.0f samples/s)", epoch + 1, tc.epochs,
-                     logs["loss"], logs["val_loss"], dt, len(y_tr) / dt)
-            ctx.check_stop()
+        def on_train_batch_end(self, batch, logs=None):
+            self.done = batch + 1
+            if ctx.stop_requested and not distributed and self.done < self.steps:
+                self.model.stop_training = True
 
     t_fit, c_fit = time.perf_counter(), time.process_time()
-    # Under MWMS Keras evaluates the (sharded) validation set itself; alone, Progress does it.
-    model.fit(train_ds, validation_data=val_ds if distributed else None, epochs=tc.epochs, verbose=0,
-              callbacks=[Progress()])
+    start_epoch = state.epoch
+    for epoch in range(start_epoch, tc.epochs):
+        train_ds, steps = epoch_data(epoch)
+        stop = StopCheck(steps)
+        t, c = time.perf_counter(), time.process_time()
+        # Under MWMS Keras evaluates the (sharded) validation set itself; alone, val_msle does it.
+        hist = model.fit(train_ds, validation_data=val_ds if distributed else None, initial_epoch=epoch,
+                         epochs=epoch + 1, verbose=0, callbacks=[stop])
+        if stop.done < stop.steps:
+            raise Terminated(f"terminated by SIGTERM in epoch {epoch + 1}/{tc.epochs} "
+                             f"(resumes from the checkpoint of epoch {state.epoch})")
+        logs = {k: float(v[-1]) for k, v in hist.history.items()}
+        if "val_loss" not in logs:
+            logs["val_loss"] = float(val_msle())
+        dt = time.perf_counter() - t
+        state.record(logs["loss"], logs["val_loss"], dt, time.process_time() - c)
+        log.info("epoch %d/%d: loss %.5f val_loss %.5f (%.1f s, %.0f samples/s)", epoch + 1, tc.epochs,
+                 logs["loss"], logs["val_loss"], dt, len(y_tr) / dt)
+        if state.store is not None:
+            state.save(model, optimizer)
+        ctx.check_stop()
     t_trained = time.perf_counter()
+    epoch_s = state.epoch_s[-(tc.epochs - start_epoch):] if tc.epochs > start_epoch else []
 
     metrics = {
         "trainer": "recommender",
@@ -449,16 +579,20 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
         "hyperparameters": {"batch_size": tc.batch_size, "epochs": tc.epochs, "factors": tc.factors,
                             "dropout": tc.dropout, "learning_rate": tc.learning_rate,
                             "optimizer": "adam", "loss": "mean_squared_logarithmic_error"},
-        "loss": [float(v) for v in history["loss"]],
-        "val_loss": [float(v) for v in history["val_loss"]],
+        "loss": list(state.loss),
+        "val_loss": list(state.val_loss),
         "val_msle_mean_predictor": mean_msle,
         "train_mean": train_mean,
         "workers": task.world_size,
         "timings_s": {"import": t_import - t_start, "read": t_read - t_import, "preprocess": t_prep - t_read,
-                      "build": t_fit - t_prep, "epochs": epoch_s, "epochs_cpu": epoch_cpu_s,
+                      "build": t_fit - t_prep, "epochs": epoch_s, "epochs_cpu": state.epoch_cpu_s[-len(epoch_s):] if epoch_s else [],
+                      "epochs_all_attempts": list(state.epoch_s),
                       "train": t_trained - t_fit,
                       "cpu_before_fit": c_fit - c_start, "cpu_before_export": time.process_time() - c_start},
-        "samples_per_s": len(y_tr) / float(np.median(epoch_s)),
+        "samples_per_s": len(y_tr) / float(np.median(state.epoch_s)) if state.epoch_s else None,
+        "resumed_from_epoch": start_epoch,
+        "attempt": state.attempt,
+        "checkpoint_uri": tc.checkpoint_uri,
         "steps_per_call": chunk,
         "jit_compile": not distributed,
     }
@@ -488,7 +622,8 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
         metrics["timings_s"]["cpu_before_publish"] = time.process_time() - c_start
         metrics["export_uri"] = uri
         (local / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-        storage.publish_dir(local, uri)
+        # A resumed attempt may follow one that published and was killed before it exited.
+        storage.publish_dir(local, uri, overwrite=start_epoch > 0)
     log.info("exported SavedModel, ids.json and metrics.json to %s (%.1f s total)", uri, time.perf_counter() - t_start)
     return metrics
 
