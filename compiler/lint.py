@@ -321,22 +321,10 @@ def lint_doc(doc, job, *, disabled: frozenset[str] = frozenset()) -> list[Diagno
 
 def lint_paths(paths: list[str], *, disabled: frozenset[str] = frozenset()) -> list[Diagnostic]:
     """Load, validate and lint spec files/folders; invalid specs yield their validation errors."""
-    from compiler.diagnostics import SpecError
-    from compiler.loader import discover, load_file
-    from compiler.validate import validate
+    from compiler.validate import validated
 
-    try:
-        files = discover(paths)
-    except SpecError as exc:
-        return list(exc.diagnostics)
-    out: list[Diagnostic] = []
-    for f in files:
-        try:
-            doc = load_file(f)
-            job = validate(doc)
-        except SpecError as exc:
-            out.extend(exc.diagnostics)
-            continue
+    good, out = validated(paths)
+    for doc, job in good:
         out.extend(lint_doc(doc, job, disabled=disabled))
     return out
 

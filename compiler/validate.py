@@ -39,6 +39,25 @@ def validate(doc: Loaded) -> TrainingJob:
     return job
 
 
+def validated(paths) -> tuple[list[tuple[Loaded, TrainingJob]], list[Diagnostic]]:
+    """Discover, load and validate spec files/folders: the valid ones, and every problem found."""
+    from compiler.discover import discover
+    from compiler.loader import load_file
+
+    try:
+        files = discover(paths)
+    except SpecError as exc:
+        return [], list(exc.diagnostics)
+    good, diags = [], []
+    for f in files:
+        try:
+            doc = load_file(f)
+            good.append((doc, validate(doc)))
+        except SpecError as exc:
+            diags.extend(exc.diagnostics)
+    return good, diags
+
+
 def _node(data: Any, loc: tuple) -> Any:
     for part in loc:
         if isinstance(data, dict) and part in data:

@@ -201,6 +201,19 @@ def pod_template(job: TrainingJob, names: Names, replica: Replica, *, container_
     return {"metadata": {"labels": labels(job)}, "spec": pod}
 
 
+def replica_specs(job: TrainingJob, names: Names, *, default_policy: str, container_name: str,
+                  port: tuple[str, int]) -> dict:
+    """tfReplicaSpecs / pytorchReplicaSpecs: count, restartPolicy (operator default) and template."""
+    return {
+        rtype: {
+            "replicas": rep.count,
+            "restartPolicy": rep.restartPolicy or default_policy,
+            "template": pod_template(job, names, rep, container_name=container_name, port=port),
+        }
+        for rtype, rep in replica_map(job).items()
+    }
+
+
 def run_policy(job: TrainingJob) -> dict:
     """spec.runPolicy for TFJob / PyTorchJob; `suspend` left to Kueue when a queue is set."""
     rp = job.spec.runPolicy

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.build.common import Names, job_labels, metadata, pod_template, replica_map, run_policy
+from compiler.build.common import Names, job_labels, metadata, replica_specs, run_policy
 from compiler.spec import TrainingJob
 
 CONTAINER = "pytorch"
@@ -11,13 +11,7 @@ PORT = ("pytorchjob-port", 23456)
 
 def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:
     """The PyTorchJob object for a pytorch spec."""
-    specs = {}
-    for rtype, rep in replica_map(job).items():
-        specs[rtype] = {
-            "replicas": rep.count,
-            "restartPolicy": rep.restartPolicy or "OnFailure",
-            "template": pod_template(job, names, rep, container_name=CONTAINER, port=PORT),
-        }
+    specs = replica_specs(job, names, default_policy="OnFailure", container_name=CONTAINER, port=PORT)
     spec: dict = {}
     ep = job.spec.elasticPolicy
     if ep is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.build.common import Names, job_labels, metadata, pod_template, replica_map, run_policy
+from compiler.build.common import Names, job_labels, metadata, replica_specs, run_policy
 from compiler.spec import TrainingJob
 
 CONTAINER = "tensorflow"
@@ -11,13 +11,7 @@ PORT = ("tfjob-port", 2222)
 
 def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:
     """The TFJob object for a tensorflow spec."""
-    specs = {}
-    for rtype, rep in replica_map(job).items():
-        specs[rtype] = {
-            "replicas": rep.count,
-            "restartPolicy": rep.restartPolicy or "Never",
-            "template": pod_template(job, names, rep, container_name=CONTAINER, port=PORT),
-        }
+    specs = replica_specs(job, names, default_policy="Never", container_name=CONTAINER, port=PORT)
     spec: dict = {}
     rp = run_policy(job)
     if rp:

@@ -74,22 +74,11 @@ def gitops_warnings(paths: list[str], *, auto_sync: bool) -> list:
       finished job, so the change is not applied (and immutable fields fail to sync).
     Specs that do not load or validate are reported as errors.
     """
-    from compiler.diagnostics import Diagnostic, SpecError
-    from compiler.loader import discover, load_file
-    from compiler.validate import validate
+    from compiler.diagnostics import Diagnostic
+    from compiler.validate import validated
 
-    out: list[Diagnostic] = []
-    try:
-        files = discover(paths)
-    except SpecError as exc:
-        return list(exc.diagnostics)
-    for f in files:
-        try:
-            doc = load_file(f)
-            job = validate(doc)
-        except SpecError as exc:
-            out.extend(exc.diagnostics)
-            continue
+    good, out = validated(paths)
+    for doc, job in good:
         if not auto_sync:
             continue
         if job.spec.runPolicy.ttlSecondsAfterFinished is not None:
