@@ -71,6 +71,8 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
             pass
     # The strategy must exist before TensorFlow runs any op.
     strategy = tf.distribute.MultiWorkerMirroredStrategy() if distributed else tf.distribute.get_strategy()
+    if distributed:
+        _reclaim_sigterm()
     device = _device(tf)
     writes = rank == 0
     global_batch = t.batch_size * world
@@ -128,8 +130,7 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
                 tf.errors.AbortedError) as exc:
             if not distributed:
                 raise
-            raise Rendezvous(f"lost a peer replica at step {step}: {type(exc).__name__}: "
-                             f"{str(exc.message).splitlines()[0][:200]}") from None
+            raise Rendezvous(f"lost a peer replica at step {step}: {type(exc).__name__}: {_tf_reason(exc)}") from None
         step_seconds += time.perf_counter() - s
         if stops > 0:
             ckpt.stop(step)
@@ -248,7 +249,33 @@ class _Checkpoints:
             self.save(step, quiet=False)
         except RuntimeFailure as exc:
             raise Terminated(f"terminated by {why} at step {step}; checkpoint not saved: {exc}") from None
-        raise Terminated(f"terminated by {why} at step {step}; checkpoint saved")
+        raise Terminated(f"terminated by {why} at step {step}" + ("; checkpoint saved" if self.chief else ""))
+
+
+def _tf_reason(exc) -> str:
+    """The informative line of a TensorFlow op error ("Graph execution error:" comes first)."""
+    import re
+
+    text = str(getattr(exc, "message", exc))
+    m = re.search(r"^[A-Z_]+: .+$|.*(Connection|connection|peer|Peer|timed out|Deadline).*", text, re.M)
+    line = m.group(0) if m else (text.strip().splitlines() or [""])[-1]
+    return " ".join(line.split())[:240]
+
+
+def _reclaim_sigterm() -> None:
+    """Put Python's SIGTERM handler (runtime.__main__'s) back at the C level.
+
+    MultiWorkerMirroredStrategy starts TensorFlow's coordination service, whose preemption
+    notifier installs a C++ SIGTERM handler over Python's: SIGTERM would then never reach
+    ctx.stop_requested and the replica would train on until SIGKILL."""
+    import signal
+
+    handler = signal.getsignal(signal.SIGTERM)
+    if callable(handler):
+        try:
+            signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not the main thread: nobody installed a Python handler here either
+            pass
 
 
 def build_model(keras, keep: float, seed: int):

@@ -62,7 +62,7 @@ def rendezvous_timeout() -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not value > 0:
+    if not 0 < value < 10_000_000:  # also refuses nan and inf
         raise ConfigError(f"{RENDEZVOUS_TIMEOUT_ENV}={raw!r} must be a positive number of seconds")
     return value
 
@@ -154,7 +154,7 @@ def _join(dist, device, rank: int, world: int) -> None:
     backend = os.environ.get("SPECC_TORCH_BACKEND") or ("nccl" if device.type == "cuda" else "gloo")
     host = os.environ["MASTER_ADDR"]
     where = f"{host}:{port}"
-    log.info("joining process group at %s as rank %d of %d (%s, waiting at most %gs)", where, rank, world, backend, timeout)
+    log.info("joining process group at %s as rank %d of %d (%s), waiting at most %gs", where, rank, world, backend, timeout)
     try:
         # The master listens and waits for every worker; workers retry connecting until the timeout.
         store = dist.TCPStore(host, port, world, is_master=rank == 0, timeout=datetime.timedelta(seconds=timeout))
