@@ -395,3 +395,33 @@ def test_rendezvous_timeout_must_be_positive(monkeypatch):
         monkeypatch.setenv(mnist_torch.RENDEZVOUS_TIMEOUT_ENV, bad)
         with pytest.raises(ConfigError, match="must be a positive number of seconds"):
             mnist_torch.rendezvous_timeout()
+
+
+# ----------------------------------------------------------------------------- edges
+
+
+def test_checkpoint_every_is_a_positive_step_count():
+    from pydantic import ValidationError
+
+    from runtime.config import MnistConfig
+
+    assert MnistConfig().checkpoint_every == 100 and MnistConfig().checkpoint_uri is None
+    assert MnistConfig(checkpoint_uri="s3://ckpt/mnist", checkpoint_every=1).checkpoint_every == 1
+    for bad in (0, -5):
+        with pytest.raises(ValidationError, match="checkpoint_every"):
+            MnistConfig(checkpoint_every=bad)
+    with pytest.raises(ValidationError, match="checkpoint_uri"):
+        MnistConfig(checkpoint_uri="ckpt/relative")
+
+
+def test_corrupt_checkpoint_exits_1_naming_the_file(tmp_path):
+    ckpt = tmp_path / "ckpt"
+    (ckpt / "ckpt-50").mkdir(parents=True)
+    (ckpt / "ckpt-50" / "state.pt").write_bytes(b"not a torch file")
+    (ckpt / "latest").write_text("ckpt-50\n")
+    cfg = write_config(tmp_path, "pytorch", export_uri=None, max_steps=100, checkpoint_uri=str(ckpt))
+    rep = Replica(cfg, env(), tmp_path / "work")
+    assert rep.wait(timeout=60) == 1, rep.output[-3000:]
+    assert "Traceback" not in rep.output
+    last = rep.output.strip().splitlines()[-1]
+    assert last.startswith(f"specc-runtime: error: {ckpt}/ckpt-50/state.pt: cannot restore the checkpoint: "), last

@@ -197,13 +197,18 @@ class _Checkpoints:
             return 0
         path = folder / "state.pt"
         try:
-            state = self.torch.load(path, map_location=device, weights_only=True)
+            try:
+                state = self.torch.load(path, map_location=device, weights_only=True)
+            except OSError:
+                raise
+            except Exception as exc:  # torch.load raises whatever its unpickler hit (KeyError, EOFError...)
+                raise DataError(str(path), "cannot restore the checkpoint: not a readable torch checkpoint") from None
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             self.torch.set_rng_state(state["rng"].cpu())
             step = int(state["step"])
         except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
-            raise DataError(str(path), f"cannot restore the checkpoint: {_first_line(exc)}") from None
+            raise DataError(str(path), f"cannot restore the checkpoint: {' '.join(str(exc).split())[:240]}") from None
         finally:
             self.store.cleanup()
         if step > self.max_steps:
