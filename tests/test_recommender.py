@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import DATA, REPO, free_port, put_bytes, put_file
 
 from runtime.config import JobInfo, RecommenderConfig, RuntimeConfig, StorageConfig, dump_runtime_config
@@ -307,3 +309,31 @@ def test_serving_graph_matches_the_keras_model():
     want = model([np.array([[0], [1], [2], [3], [4]]), np.array([[0], [1], [2], [3], [0]])], training=False).numpy()[:, 0]
     np.testing.assert_allclose(got[:5], want, rtol=1e-6, atol=1e-6)
     assert got.dtype == np.float32 and (got[5:] == np.float32(0.25)).all()
+
+
+def _careful(data: bytes):
+    """parse_transactions through its careful (pandas) path: a trailing blank line skips the fast one."""
+    try:
+        c, p = rec.parse_transactions(data + b"\n\n", "t.csv")
+        return c.tolist(), p.tolist()
+    except DataError:
+        return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789,|\n \r", max_size=12), min_size=1, max_size=8),
+       st.sampled_from([b"\n", b"\r\n"]))
+def test_fast_parse_agrees_with_the_careful_path(lines, eol):
+    """The numpy fast path accepts only what the careful path accepts, with the same pairs."""
+    data = b"customerId,products" + eol + eol.join(ln.encode() for ln in lines)
+    fast = rec._parse_clean_transactions(data)
+    if fast is not None:
+        assert (fast[0].tolist(), fast[1].tolist()) == _careful(data)
+
+
+def test_fast_parse_takes_the_book_file():
+    fast = rec._parse_clean_transactions(TRX.read_bytes())
+    assert fast is not None
+    want = rec.parse_transactions(TRX.read_bytes() + b"\n\n", "trx")
+    np.testing.assert_array_equal(fast[0], want[0])
+    np.testing.assert_array_equal(fast[1], want[1])

@@ -101,6 +101,44 @@ def _first_bad(mask: np.ndarray) -> int | None:
     return int(bad[0]) if len(bad) else None
 
 
+_ALLOWED = np.zeros(256, dtype=bool)
+_ALLOWED[[*b"0123456789,|\n"]] = True
+
+
+def _parse_clean_transactions(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """The fast path of parse_transactions for a file that is exactly the header plus well-formed
+    `id,id|id...` lines (no blank lines, spaces or other characters; CRLF allowed): numpy checks
+    the structure and parses the numbers. Returns None for anything else (the careful path then
+    finds and reports the first problem)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+    header, _, body = data.partition(b"\n")
+    if header != ",".join(HEADER).encode() or not body:
+        return None
+    if not body.endswith(b"\n"):
+        body += b"\n"
+    raw = np.frombuffer(body, dtype=np.uint8)
+    if not _ALLOWED[raw].all():
+        return None
+    where = np.flatnonzero((raw == 44) | (raw == 124) | (raw == 10))  # ',' '|' '\n'
+    seps = raw[where]
+    # every value has 1..18 digits; ',' only right after a line start, '|' and '\n' only after a value
+    # that followed ',' or '|'
+    lengths = np.diff(np.r_[-1, where]) - 1
+    prev = np.r_[10, seps[:-1]]
+    if lengths.min() < 1 or lengths.max() > 18 or not np.array_equal(seps == 44, prev == 10):
+        return None
+    values = np.fromstring(body.translate(bytes.maketrans(b",|\n", b"   ")), dtype=np.int64, sep=" ")
+    if len(values) != len(seps):
+        return None
+    starts_line = prev == 10  # a value that starts a line is a customer id
+    owner = np.maximum.accumulate(np.where(starts_line, np.arange(len(values)), 0))
+    products = ~starts_line
+    return values[owner[products]], values[products]
+
+
 def parse_transactions(data: bytes, source: str) -> tuple[np.ndarray, np.ndarray]:
     """Parse `customerId,products` CSV bytes into one (customer, product) int64 pair per purchase.
 
@@ -109,6 +147,9 @@ def parse_transactions(data: bytes, source: str) -> tuple[np.ndarray, np.ndarray
     """
     import pandas as pd
 
+    fast = _parse_clean_transactions(data)
+    if fast is not None:
+        return fast
     lines = _decode(data, source)
     _check_header(lines, source, HEADER)
     body = pd.Series(lines[1:], dtype=object)
@@ -202,10 +243,8 @@ def msle(y_true: np.ndarray, y_pred) -> float:
     return float(np.mean((np.log1p(np.asarray(y_true, dtype=np.float64)) - np.log1p(y_pred)) ** 2))
 
 
-def build_model(keras, n_customers: int, n_products: int, n_factors: int, p_dropout: float, *,
-                chunked: bool = False):
-    """The book's DeepCollaborativeFiltering as a Keras functional model ([user, product] -> rating);
-    chunked=True gives the same network as a `chunked_model_class` model."""
+def build_model(keras, n_customers: int, n_products: int, n_factors: int, p_dropout: float):
+    """The book's DeepCollaborativeFiltering as a Keras functional model ([user, product] -> rating)."""
     layers = keras.layers
     x1 = keras.Input(shape=(1,), dtype="int32", name="user")
     P = layers.Embedding(n_customers, n_factors, name="customer_embedding")(x1)
@@ -219,46 +258,98 @@ def build_model(keras, n_customers: int, n_products: int, n_factors: int, p_drop
     x = layers.Activation("relu")(x)
     x = layers.Dropout(p_dropout)(x)
     out = layers.Dense(1)(x)
-    cls = chunked_model_class(keras) if chunked else keras.Model
-    return cls([x1, x2], out, name="DeepCollaborativeFiltering")
+    return keras.Model([x1, x2], out, name="DeepCollaborativeFiltering")
 
 
-def chunked_model_class(keras):
-    """A keras.Model whose train_step takes a chunk of K batches, x of shape (K, B, 1) with
-    per-row weights (0 marks padding), and runs one ordinary optimizer step per batch that holds
-    real rows, inside one tf.while_loop: with jit_compile a single XLA call (and a single
-    compiled shape) covers K steps, with no per-step input pipeline or Python work. Each batch's
-    loss is the mean MSLE over its real rows; the epoch loss averages batch losses weighted by
-    their row counts, as Keras' own loop reports it."""
-    import tensorflow as tf
+#: Fold the sparse Adam moments' decay factor back into them once it falls below this.
+_RESCALE_BELOW = 1e-20
+#: Keras' Adam defaults (the book compiles with optimizer="adam").
+_BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
 
-    class ChunkedModel(keras.Model):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.loss_tracker = keras.metrics.Mean(name="loss")
 
-        @property
-        def metrics(self):
-            return [self.loss_tracker]
+class XlaAdamTrainer:
+    """Trains the Keras model on chunks of K batches per call: one XLA computation runs a
+    tf.while_loop with one ordinary Adam step per batch that holds real rows (x of shape
+    (K, B, 1), per-row weights, 0 marks padding). Each batch's loss is the mean MSLE over its
+    real rows; `train_chunk` returns the sums needed for the epoch loss Keras reports (batch
+    losses weighted by row counts).
 
-        def train_step(self, data):
-            (users, products), y, w = data
-            n_steps = tf.reduce_sum(tf.cast(tf.reduce_sum(w, axis=[1, 2]) > 0, tf.int32))
+    The optimizer is Adam with Keras' defaults (b1 0.9, b2 0.999, eps 1e-7, bias correction as
+    tf-keras: alpha = lr * sqrt(1 - b2^t) / (1 - b1^t)), applied here rather than through
+    `keras.optimizers.Adam.apply_gradients`, whose per-step bookkeeping cost more than the
+    model's own step. Dense variables get the textbook update. For the embedding tables
+    (sparse gradients) every row's moments decay each step (also rows not in the batch), so
+    each table keeps its moments scaled by the running decay, m = c1 * M and v = c2 * V
+    (c1 = b1^k, c2 = b2^k): a step multiplies two scalars, adds the batch's gradient to the
+    batch's rows of M and V (over c1, c2), and moves every row by alpha * c1*M /
+    (sqrt(c2*V) + eps), one fused pass over the table instead of three. Duplicate rows in a
+    batch sum before squaring, as with a dense gradient. When c1 < 1e-20 the scale is folded
+    back into M and V (every ~440 steps), so nothing over- or underflows.
 
-            def body(k):
-                xb, yb, wb = (users[k], products[k]), y[k], w[k][:, 0]
-                with tf.GradientTape() as tape:
-                    pred = self(xb, training=True)
-                    count = tf.reduce_sum(wb)
-                    loss = tf.reduce_sum(keras.losses.mean_squared_logarithmic_error(yb, pred) * wb) / count
-                self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
-                self.loss_tracker.update_state(loss, sample_weight=count)
-                return (k + 1,)
+    `variables` (step, then m, v and the scales) are the optimizer state checkpoints save."""
 
-            tf.while_loop(lambda k: k < n_steps, body, (tf.constant(0),))
-            return {"loss": self.loss_tracker.result()}
+    def __init__(self, tf, keras, model, learning_rate: float, sparse: tuple[str, ...]):
+        self.tf, self.keras, self.model = tf, keras, model
+        self.lr = learning_rate
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="adam_step")
+        tv = model.trainable_variables
+        self.sparse = [any(v.name.startswith(n + "/") for n in sparse) for v in tv]
+        self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name="adam_m") for v in tv]
+        self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name="adam_v") for v in tv]
+        self.scale = [tf.Variable([1.0, 1.0], trainable=False, name="adam_scale") for _ in tv]
+        self.variables = [self.step, *self.m, *self.v, *self.scale]
+        self.train_chunk = tf.function(self._train_chunk, jit_compile=True)
 
-    return ChunkedModel
+    def _apply(self, grads) -> None:
+        tf = self.tf
+        t = tf.cast(self.step + 1, tf.float32)
+        b1, b2, eps = tf.constant(_BETA_1), tf.constant(_BETA_2), tf.constant(_EPSILON)
+        alpha = self.lr * tf.sqrt(1 - tf.pow(b2, t)) / (1 - tf.pow(b1, t))
+        for var, g, m, v, scale, sparse in zip(self.model.trainable_variables, grads, self.m, self.v, self.scale,
+                                               self.sparse):
+            if not sparse:
+                g = tf.convert_to_tensor(g)
+                m.assign_add((g - m) * (1 - b1))
+                v.assign_add((tf.square(g) - v) * (1 - b2))
+                var.assign_sub(m * alpha / (tf.sqrt(v) + eps))
+                continue
+            c = scale * tf.stack([b1, b2])
+            fold = c[0] < _RESCALE_BELOW
+
+            def fold_scale(m=m, v=v, c=c):
+                m.assign(m * c[0])
+                v.assign(v * c[1])
+                return tf.constant(0)
+
+            tf.cond(fold, fold_scale, lambda: tf.constant(0))
+            c = tf.where(fold, tf.ones_like(c), c)
+            scale.assign(c)
+            idx = tf.reshape(g.indices, [-1])
+            values = tf.reshape(g.values, [tf.shape(idx)[0], -1])
+            same = tf.cast(tf.equal(idx[:, None], idx[None, :]), values.dtype)
+            gsum = tf.matmul(same, values)  # each position: the sum over its row's duplicates
+            rows = idx[:, None]
+            m.scatter_nd_update(rows, tf.gather(m, idx) + gsum * ((1 - b1) / c[0]))
+            v.scatter_nd_update(rows, tf.gather(v, idx) + tf.square(gsum) * ((1 - b2) / c[1]))
+            var.assign_sub(m * (alpha * c[0]) / (tf.sqrt(v * c[1]) + eps))
+        self.step.assign_add(1)
+
+    def _train_chunk(self, users, products, y, w):
+        tf, keras, model = self.tf, self.keras, self.model
+        n_steps = tf.reduce_sum(tf.cast(tf.reduce_sum(w, axis=[1, 2]) > 0, tf.int32))
+
+        def body(k, loss_sum, count_sum):
+            wb = w[k][:, 0]
+            with tf.GradientTape() as tape:
+                pred = model((users[k], products[k]), training=True)
+                count = tf.reduce_sum(wb)
+                loss = tf.reduce_sum(keras.losses.mean_squared_logarithmic_error(y[k], pred) * wb) / count
+            self._apply(tape.gradient(loss, model.trainable_variables))
+            return k + 1, loss_sum + loss * count, count_sum + count
+
+        _, loss_sum, count_sum = tf.while_loop(lambda k, *_: k < n_steps, body,
+                                               (tf.constant(0), tf.constant(0.0), tf.constant(0.0)))
+        return loss_sum, count_sum
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -267,11 +358,11 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def chunked_dataset(tf, u, p, y, batch_size: int, max_chunk: int, order: np.ndarray):
+def chunked_epoch(u, p, y, batch_size: int, max_chunk: int, order: np.ndarray):
     """One epoch of training data in equal chunks of at most `max_chunk` batches: the rows in
     `order` cut into batches of batch_size (as Keras batches shuffled numpy input), the last batch
-    padded with zero-weight rows and the last chunk with empty batches. Elements are
-    ((users, products), y, weights), each of shape (K, B, 1). Returns (dataset, K, chunks)."""
+    padded with zero-weight rows and the last chunk with empty batches. Returns arrays
+    (users, products, y, weights), each of shape (chunks, K, B, 1)."""
     n = len(order)
     steps = -(-n // batch_size)
     chunks = -(-steps // max_chunk)
@@ -279,8 +370,7 @@ def chunked_dataset(tf, u, p, y, batch_size: int, max_chunk: int, order: np.ndar
     pad = chunks * k * batch_size - n
     idx = np.r_[order, np.zeros(pad, order.dtype)].reshape(chunks, k, batch_size, 1)
     w = np.r_[np.ones(n, np.float32), np.zeros(pad, np.float32)].reshape(chunks, k, batch_size, 1)
-    ds = tf.data.Dataset.from_tensor_slices(((u[idx], p[idx]), y[idx], w))
-    return ds, k, chunks
+    return u[idx], p[idx], y[idx], w
 
 
 def make_serving_module(tf, weights, customers: np.ndarray, products: np.ndarray, fallback: float):
@@ -352,13 +442,15 @@ def chunked_steps(n: int, batch_size: int, max_chunk: int) -> int:
     return -(-steps // -(-steps // max_chunk))
 
 
-def run_fingerprint(tc: RecommenderConfig, data: Ratings) -> dict:
-    """What a checkpoint must match to be resumed: the data and every setting except `epochs`."""
+def run_fingerprint(tc: RecommenderConfig, data: Ratings, distributed: bool) -> dict:
+    """What a checkpoint must match to be resumed: the data, every setting except `epochs`, and
+    the optimizer state's layout (keras Adam under MWMS, XlaAdamTrainer alone)."""
     h = hashlib.sha256()
     for a in (data.customer_ids, data.product_ids, data.ratings):
         h.update(np.ascontiguousarray(a).tobytes())
     keep = ("batch_size", "validation_split", "factors", "dropout", "learning_rate", "split", "seed")
-    return {"data_sha256": h.hexdigest(), **{k: getattr(tc, k) for k in keep}}
+    return {"data_sha256": h.hexdigest(), "optimizer_state": "keras-adam" if distributed else "xla-adam-scaled",
+            **{k: getattr(tc, k) for k in keep}}
 
 
 @dataclass
@@ -393,7 +485,7 @@ class TrainingState:
 
         state = cls.fresh()
         state.store = CheckpointStore(tc.checkpoint_uri, ctx.storage, keep=2, work_dir=ctx.work_dir)
-        state.fingerprint = run_fingerprint(tc, data)
+        state.fingerprint = run_fingerprint(tc, data, ctx.task.distributed)
         state.work_dir = Path(ctx.work_dir)
         state.chief = ctx.task.is_chief
         return state
@@ -406,8 +498,8 @@ class TrainingState:
         self.epoch_s.append(seconds)
         self.epoch_cpu_s.append(cpu_seconds)
 
-    def restore(self, model, optimizer) -> "TrainingState":
-        """Load the newest checkpoint (if any) into model and optimizer; return self."""
+    def restore(self, model, opt_vars: list) -> "TrainingState":
+        """Load the newest checkpoint (if any) into the model and the optimizer variables."""
         found = self.store.latest()
         if found is None:
             log.info("no checkpoint under %s: training from epoch 0", self.store.uri)
@@ -423,12 +515,10 @@ class TrainingState:
         if doc.get("fingerprint") != self.fingerprint:
             raise ConfigError(f"checkpoint {where} was written for other data or hyper-parameters; "
                               "delete it or set another checkpoint_uri")
+        if len(opt_vars) != len(opt) or any(tuple(v.shape) != o.shape for v, o in zip(opt_vars, opt)):
+            raise DataError(where, "checkpoint's optimizer state does not fit this model")
         model.set_weights(weights)
-        optimizer.build(model.trainable_variables)
-        if len(optimizer.variables) != len(opt):
-            raise DataError(where, f"checkpoint holds {len(opt)} optimizer variables, the model needs "
-                                   f"{len(optimizer.variables)}")
-        for var, value in zip(optimizer.variables, opt):
+        for var, value in zip(opt_vars, opt):
             var.assign(value)
         self.epoch = int(doc["epoch"])
         for key in ("loss", "val_loss", "epoch_s", "epoch_cpu_s"):
@@ -438,14 +528,14 @@ class TrainingState:
         self.store.cleanup()
         return self
 
-    def save(self, model, optimizer) -> None:
+    def save(self, model, opt_vars: list) -> None:
         """Write weights + optimizer state + history as checkpoint `epoch` (the chief only)."""
         if not self.chief:
             return
         t = time.perf_counter()
         with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="recommender-ckpt-") as tmp:
             d = Path(tmp)
-            weights, opt = model.get_weights(), [v.numpy() for v in optimizer.variables]
+            weights, opt = model.get_weights(), [v.numpy() for v in opt_vars]
             np.savez(d / "weights.npz", **{f"w{i}": w for i, w in enumerate(weights)},
                      **{f"o{i}": o for i, o in enumerate(opt)})
             doc = {"epoch": self.epoch, "attempt": self.attempt, "n_weights": len(weights), "n_optimizer": len(opt),
@@ -466,10 +556,11 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
     task = ctx.task
     from runtime.trainers._keras import load_tf, strategy_for
 
+    # Importing TensorFlow on a second thread while this one preprocesses gained nothing (both
+    # hold the GIL most of the time), so: import, create the strategy, then read.
     tf, keras = load_tf()
     strategy = strategy_for(tf, task)  # before any other TF op (MWMS requirement)
     t_import = time.perf_counter()
-
     storage = ctx.storage
     directory = export_directory(tc, storage) if task.is_chief else None
     users = parse_users(storage.read_bytes(tc.users_uri), tc.users_uri)
@@ -484,9 +575,9 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
     train_mean = float(y_tr.mean())
     mean_msle = msle(y_va, np.full(len(y_va), train_mean))
     t_prep = time.perf_counter()
-    log.info("%d ratings: %d customers x %d products; %s split: %d train, %d validation (read %.2f s, preprocess %.2f s)",
-             len(data), len(data.customers), len(data.products), tc.split, len(y_tr), len(y_va),
-             t_read - t_import, t_prep - t_read)
+    log.info("%d ratings: %d customers x %d products; %s split: %d train, %d validation (read %.2f s, preprocess %.2f s, "
+             "after %.2f s importing TensorFlow)", len(data), len(data.customers), len(data.products),
+             tc.split, len(y_tr), len(y_va), t_read - t_import, t_prep - t_read, t_import - t_start)
 
     state = TrainingState.open(tc, ctx, data) if tc.checkpoint_uri else TrainingState.fresh()
     ctx.check_stop()
@@ -497,27 +588,19 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
     opts = tf.data.Options()
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     with strategy.scope():
-        model = build_model(keras, len(data.customers), len(data.products), tc.factors, tc.dropout,
-                            chunked=not distributed)
-        optimizer = keras.optimizers.Adam(learning_rate=tc.learning_rate)
-        loss = keras.losses.MeanSquaredLogarithmicError()
+        model = build_model(keras, len(data.customers), len(data.products), tc.factors, tc.dropout)
         if distributed:
             # MWMS all-reduces every step; collectives are not XLA-compiled on CPU.
-            model.compile(optimizer=optimizer, loss=loss, steps_per_execution=_DIST_STEPS_PER_EXECUTION)
+            optimizer = keras.optimizers.Adam(learning_rate=tc.learning_rate)
+            model.compile(optimizer=optimizer, loss=keras.losses.MeanSquaredLogarithmicError(),
+                          steps_per_execution=_DIST_STEPS_PER_EXECUTION)
+            optimizer.build(model.trainable_variables)
+            opt_vars = optimizer.variables
         else:
-            model.compile(optimizer=optimizer, loss=loss, jit_compile=True)
+            trainer = XlaAdamTrainer(tf, keras, model, tc.learning_rate, ("customer_embedding", "product_embedding"))
+            opt_vars = trainer.variables
         if state.store is not None:
-            state.restore(model, optimizer)
-
-    def epoch_data(epoch: int):
-        """(dataset, steps per epoch) for `epoch`, in its seeded order."""
-        order = epoch_order(len(y_tr), tc.seed, epoch)
-        if distributed:
-            ds = (tf.data.Dataset.from_tensor_slices(((u_tr[order][:, None], p_tr[order][:, None]), y_tr[order][:, None]))
-                  .batch(tc.batch_size).prefetch(tf.data.AUTOTUNE).with_options(opts))
-            return ds, -(-len(order) // tc.batch_size)
-        ds, _, chunks = chunked_dataset(tf, u_tr, p_tr, y_tr, tc.batch_size, _MAX_CHUNK_STEPS, order)
-        return ds, chunks
+            state.restore(model, opt_vars)
 
     chunk = _DIST_STEPS_PER_EXECUTION if distributed else chunked_steps(len(y_tr), tc.batch_size, _MAX_CHUNK_STEPS)
     val_ds = (tf.data.Dataset.from_tensor_slices(((u_va[:, None], p_va[:, None]), y_va[:, None]))
@@ -530,40 +613,38 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
         """Validation MSLE in inference mode (plain graph: not worth an XLA compile)."""
         return tf.reduce_mean(keras.losses.mean_squared_logarithmic_error(val_y, model(val_x, training=False)))
 
-    class StopCheck(keras.callbacks.Callback):
-        """On SIGTERM, stops fit at the next step boundary (each XLA chunk alone; each epoch under
-        MWMS, so that the workers' collectives stay in step) and notes whether the epoch finished."""
-
-        def __init__(self, steps: int):
-            super().__init__()
-            self.steps, self.done = steps, 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.done = batch + 1
-            if ctx.stop_requested and not distributed and self.done < self.steps:
-                self.model.stop_training = True
+    def train_epoch(epoch: int) -> dict:
+        """One epoch in its seeded order; returns Keras-style logs. On SIGTERM it stops at the next
+        chunk boundary (each XLA call alone; under MWMS at the epoch end, so that the workers'
+        collectives stay in step) and raises Terminated: the unfinished epoch is discarded."""
+        order = epoch_order(len(y_tr), tc.seed, epoch)
+        if distributed:
+            ds = (tf.data.Dataset.from_tensor_slices(((u_tr[order][:, None], p_tr[order][:, None]), y_tr[order][:, None]))
+                  .batch(tc.batch_size).prefetch(tf.data.AUTOTUNE).with_options(opts))
+            # Keras evaluates the (sharded) validation set itself.
+            hist = model.fit(ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1, verbose=0)
+            return {k: float(v[-1]) for k, v in hist.history.items()}
+        loss_sum = count = 0.0
+        chunks = chunked_epoch(u_tr, p_tr, y_tr, tc.batch_size, _MAX_CHUNK_STEPS, order)
+        for i in range(len(chunks[0])):
+            if i and ctx.stop_requested:
+                raise Terminated(f"terminated by SIGTERM in epoch {epoch + 1}/{tc.epochs} "
+                                 f"(resumes from the checkpoint of epoch {state.epoch})")
+            ls, n = trainer.train_chunk(*(tf.constant(a[i]) for a in chunks))
+            loss_sum, count = loss_sum + float(ls), count + float(n)
+        return {"loss": loss_sum / count, "val_loss": float(val_msle())}
 
     t_fit, c_fit = time.perf_counter(), time.process_time()
     start_epoch = state.epoch
     for epoch in range(start_epoch, tc.epochs):
-        train_ds, steps = epoch_data(epoch)
-        stop = StopCheck(steps)
         t, c = time.perf_counter(), time.process_time()
-        # Under MWMS Keras evaluates the (sharded) validation set itself; alone, val_msle does it.
-        hist = model.fit(train_ds, validation_data=val_ds if distributed else None, initial_epoch=epoch,
-                         epochs=epoch + 1, verbose=0, callbacks=[stop])
-        if stop.done < stop.steps:
-            raise Terminated(f"terminated by SIGTERM in epoch {epoch + 1}/{tc.epochs} "
-                             f"(resumes from the checkpoint of epoch {state.epoch})")
-        logs = {k: float(v[-1]) for k, v in hist.history.items()}
-        if "val_loss" not in logs:
-            logs["val_loss"] = float(val_msle())
+        logs = train_epoch(epoch)
         dt = time.perf_counter() - t
         state.record(logs["loss"], logs["val_loss"], dt, time.process_time() - c)
         log.info("epoch %d/%d: loss %.5f val_loss %.5f (%.1f s, %.0f samples/s)", epoch + 1, tc.epochs,
                  logs["loss"], logs["val_loss"], dt, len(y_tr) / dt)
         if state.store is not None:
-            state.save(model, optimizer)
+            state.save(model, opt_vars)
         ctx.check_stop()
     t_trained = time.perf_counter()
     epoch_s = state.epoch_s[-(tc.epochs - start_epoch):] if tc.epochs > start_epoch else []
