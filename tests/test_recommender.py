@@ -2,7 +2,8 @@
 
 Budget: about 2-3 minutes on 2 cores without `slow`: preprocessing tests take seconds; the run
 through `python -m runtime` against the moto S3 server trains 1 epoch on the book's data; the
-2-worker MultiWorkerMirroredStrategy run trains 1 epoch on a 4,000-line sample; `specc run
+2-worker MultiWorkerMirroredStrategy run trains 1 epoch on a 4,000-line sample (the chief alone
+writes its checkpoint); `specc run
 specs/recommender.yaml --local` trains the spec's 3 epochs (~30 s). The `slow` test compares with
 the book's pandas pipeline on the full data (~15 s).
 """
@@ -245,7 +246,8 @@ def test_two_workers_train_together_and_only_the_chief_exports(tmp_path):
     sample.write_text("".join(TRX.read_text().splitlines(keepends=True)[:4001]))
     root = tmp_path / "models"
     cfg = _write_config(tmp_path / "cfg.json", RecommenderConfig(
-        users_uri=str(USERS), transactions_uri=str(sample), export_directory="rec", model_root=str(root), epochs=1))
+        users_uri=str(USERS), transactions_uri=str(sample), export_directory="rec", model_root=str(root), epochs=1,
+        checkpoint_uri=str(tmp_path / "ckpt")))
     cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
     procs = []
     for i in range(2):
@@ -272,6 +274,10 @@ def test_two_workers_train_together_and_only_the_chief_exports(tmp_path):
     metrics = json.loads((root / "rec" / "1" / "metrics.json").read_text())
     assert metrics["workers"] == 2 and len(metrics["val_loss"]) == 1
     assert metrics["hyperparameters"]["batch_size"] == 64  # global batch, split across the workers
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["ckpt-1", "latest"]
+    assert outs[0].count("/ckpt-1/ saved") == 1 and " saved (" not in outs[1]
+    state = json.loads((tmp_path / "ckpt" / "ckpt-1" / "state.json").read_text())
+    assert state["epoch"] == 1 and state["fingerprint"]["optimizer_state"] == "keras-adam"
 
 
 def test_specc_run_local_book_spec(s3, tmp_path):

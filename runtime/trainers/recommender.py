@@ -9,10 +9,22 @@ Pipeline (as the book's notebook, vectorised):
    such product, so both give the same 133,585 rows, sorted by productId then customerId;
 4. split: seeded shuffle (default) or the book's unshuffled tail (`split: tail`);
 5. DeepCollaborativeFiltering (two embeddings -> concat -> dropout -> dense -> relu -> dropout ->
-   dense(1)), adam + mean squared logarithmic error, with the spec's hyper-parameters;
+   dense(1)), adam + mean squared logarithmic error, with the spec's hyper-parameters. Alone: a
+   whole epoch per XLA call (XlaAdamTrainer); under MultiWorkerMirroredStrategy: Keras fit with
+   Keras' Adam. Each epoch visits the training rows in a permutation seeded by (seed, epoch);
 6. export a SavedModel with the default serving signature (users, products: int64[None]) ->
    predictions: float32[None], plus metrics.json and ids.json, published atomically to
    `<model_root>/<directory>/<version>/`.
+
+Faults: with `checkpoint_uri` (a PVC path or s3:// prefix) the chief saves weights, optimizer state
+and the per-epoch history after every epoch (runtime.checkpoint: `ckpt-<epoch>/` folders, a `latest`
+pointer written last, the newest 2 kept); every replica resumes from the newest one and trains only
+the remaining epochs, and metrics.json records `resumed_from_epoch`, `attempt` and the history of
+all attempts. A checkpoint written for other data or hyper-parameters (except `epochs`) is refused.
+On SIGTERM (ctx.stop_requested) training stops at the next XLA call boundary - the epoch's end on
+the book's data (~1-2 s epochs; at most 2048 steps per call), the epoch's end under MWMS - and the
+trainer raises Terminated (exit 143) after the checkpoint of the last finished epoch; an unfinished
+epoch is discarded and redone by the next attempt.
 
 Id mapping: embeddings are indexed by a compact mapping (row i = the i-th smallest id seen in the
 transactions) instead of the book's `max id + 1` rows, so sparse or huge ids cost no memory. The
