@@ -13,8 +13,8 @@ saves model + optimizer state_dict + step + the torch RNG state (state.pt) every
 `checkpoint_every` steps and at the last step; on start every rank loads the newest one (all
 ranks read the pointer before the first all-reduce, and rank 0 cannot save before K of them,
 so all load the same step) and trains on to `max_steps` in total. Every rank seeds the same
-RNG, so restoring rank 0's RNG state on all ranks makes a resumed run repeat the batches and
-dropout masks of an uninterrupted one. SIGTERM: the stop flag rides on the loss all-reduce every
+RNG, so restoring rank 0's RNG state (CPU, and CUDA when training there) on all ranks makes a
+resumed run repeat the batches and dropout masks of an uninterrupted one (tested on CPU). SIGTERM: the stop flag rides on the loss all-reduce every
 step already does, so all ranks stop after the same step; rank 0 saves and all exit 143. Joining
 is bounded by SPECC_RENDEZVOUS_TIMEOUT seconds (default 300): a master that is not up yet, or a
 worker that never comes, is a Rendezvous error (exit 140, retryable: the operator restarts the
@@ -206,6 +206,8 @@ class _Checkpoints:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             self.torch.set_rng_state(state["rng"].cpu())
+            if device.type == "cuda" and "cuda_rng" in state:  # dropout on a GPU draws from its own generator
+                self.torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
             step = int(state["step"])
         except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
             raise DataError(str(path), f"cannot restore the checkpoint: {' '.join(str(exc).split())[:240]}") from None
@@ -224,9 +226,13 @@ class _Checkpoints:
         if self.rank != 0:
             return
         local = Path(tempfile.mkdtemp(prefix="ckpt-", dir=self.ctx.work_dir))
+        state = {"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                 "rng": self.torch.get_rng_state()}
+        device = next(model.parameters()).device
+        if device.type == "cuda":
+            state["cuda_rng"] = self.torch.cuda.get_rng_state(device)
         try:
-            self.torch.save({"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                             "rng": self.torch.get_rng_state()}, local / "state.pt")
+            self.torch.save(state, local / "state.pt")
             log.info("checkpoint at step %d: %s", step, self.store.save(local, step))
         except RuntimeFailure as exc:
             if not quiet or isinstance(exc, Terminated):
