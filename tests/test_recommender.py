@@ -343,3 +343,45 @@ def test_fast_parse_takes_the_book_file():
     want = rec.parse_transactions(TRX.read_bytes() + b"\n\n", "trx")
     np.testing.assert_array_equal(fast[0], want[0])
     np.testing.assert_array_equal(fast[1], want[1])
+
+
+def test_xla_adam_trainer_is_keras_adam(monkeypatch):
+    """XlaAdamTrainer's steps equal Keras' Adam on dense gradients (the textbook update), including
+    repeated rows in a batch, padding rows, and the folding of the scaled moments (made frequent)."""
+    from runtime.trainers._keras import load_tf
+
+    tf, keras = load_tf()
+    monkeypatch.setattr(rec, "_RESCALE_BELOW", 1e-3)  # fold every ~66 steps instead of ~440
+    rng = np.random.default_rng(5)
+    k, b = 150, 8
+    users = rng.integers(0, 12, size=(1, k, b, 1)).astype(np.int32)  # many repeats per batch
+    products = rng.integers(0, 3, size=(1, k, b, 1)).astype(np.int32)
+    y = rng.random(size=(1, k, b, 1)).astype(np.float32)
+    w = np.ones((1, k, b, 1), np.float32)
+    w[0, -3, 5:] = 0.0  # the last batch with rows is padded
+    w[0, -2:] = 0.0  # the chunk is padded with two empty batches (no step runs for them)
+
+    def fresh():
+        keras.utils.set_random_seed(1)
+        return rec.build_model(keras, 12, 3, 4, 0.0)
+
+    model = fresh()
+    trainer = rec.XlaAdamTrainer(tf, keras, model, 0.01, ("customer_embedding", "product_embedding"))
+    loss_sum, count = trainer.train_chunk(*(tf.constant(a[0]) for a in (users, products, y, w)))
+
+    ref = fresh()
+    opt = keras.optimizers.Adam(0.01)
+    losses, counts = [], []
+    for i in range(k - 2):  # the batches with rows
+        m = w[0, i, :, 0]
+        with tf.GradientTape() as tape:
+            pred = ref((users[0, i], products[0, i]), training=True)
+            loss = tf.reduce_sum(keras.losses.mean_squared_logarithmic_error(y[0, i], pred) * m) / m.sum()
+        grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, ref.trainable_variables)]
+        opt.apply_gradients(zip(grads, ref.trainable_variables))
+        losses.append(float(loss) * m.sum())
+        counts.append(m.sum())
+    assert int(trainer.step.numpy()) == k - 2 and float(count) == sum(counts)
+    np.testing.assert_allclose(float(loss_sum), sum(losses), rtol=1e-4)
+    for got, want in zip(model.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
