@@ -1,4 +1,4 @@
-"""MNIST data and trainers (budget: about 3 minutes on 2 cores; `specc run --local` cases are slow).
+"""MNIST data and trainers (budget: about 5 minutes on 2 cores, the two `specc run --local` book jobs included).
 
 Fast: idx parsing and corrupt files, the seeded split, the per-replica batch schedule, a corrupt
 file through `python -m runtime`. Training (marked `train`): real `python -m runtime` processes on
@@ -344,7 +344,6 @@ def _specc_run(spec: str, tmp_path: Path, s3) -> subprocess.CompletedProcess:
                           env=env(**s3.env()), capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.slow
 @pytest.mark.train
 @pytest.mark.parametrize("spec, prefix, replicas", [
     ("specs/mnist.yaml", "mnist/1/", 2),
