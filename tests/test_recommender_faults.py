@@ -1,9 +1,10 @@
 """The recommender survives faults: SIGKILL + restart by the local runner, SIGTERM, an S3 server
-restart, corrupt data; plus runtime.checkpoint.CheckpointStore on a folder and on S3.
+restart, corrupt data, SIGTERM to a 2-worker group; plus runtime.checkpoint.CheckpointStore on a folder and on S3.
 
-Budget: about 1.5-2.5 minutes on 2 cores. Every training run uses the first 10,000 transactions
-(~19k training rows, ~0.3 s per epoch after a ~2 s XLA compile), so a fault can land between
-epochs; each run pays the ~4 s TensorFlow import.
+Budget: about 2-2.5 minutes on 2 cores. Every single-worker run uses the first 10,000 transactions
+(~19k training rows, ~0.2 s per epoch after a ~2 s XLA compile), so a fault can land between
+epochs; the 2-worker MultiWorkerMirroredStrategy runs use 4,000; each run pays the ~3 s
+TensorFlow import.
 """
 
 from __future__ import annotations
@@ -353,3 +354,47 @@ def test_truncated_transactions_exit_1_naming_file_and_line(tmp_path):
     assert p.stderr.rstrip().splitlines()[-1].startswith(
         f"specc-runtime: error: {bad}:{n + 1}: products must be non-negative integer ids joined by '|'")
     assert not (tmp_path / "models").exists() and not (tmp_path / "ckpt").exists()
+
+
+def test_two_workers_stop_together_on_sigterm_and_resume(tmp_path):
+    """Under MultiWorkerMirroredStrategy (whose coordination service would swallow SIGTERM) a
+    SIGTERM to one worker stops both after the same epoch (they all-reduce their stop flags), the
+    chief checkpoints, both exit 143; a new group resumes."""
+    from conftest import free_port
+
+    small = tmp_path / "trx.csv"
+    small.write_text("".join(TRX.read_text().splitlines(keepends=True)[:4001]))
+    ckpt = tmp_path / "ckpt"
+    cfg = _config(tmp_path / "cfg.json", transactions_uri=str(small), model_root=str(tmp_path / "models"),
+                  checkpoint_uri=str(ckpt), epochs=4)
+
+    def group(tag: str) -> list[subprocess.Popen]:
+        cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+        return [subprocess.Popen([sys.executable, "-m", "runtime", "--config", str(cfg), "--work-dir",
+                                  str(tmp_path / f"{tag}{i}")], cwd=REPO, stdout=subprocess.DEVNULL,
+                                 stderr=open(tmp_path / f"{tag}{i}.log", "w"),
+                                 env=_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})))
+                for i in range(2)]
+
+    procs = group("first")
+    try:
+        _wait_for(lambda: _pointer(ckpt) >= 1, what="the first checkpoint", proc=procs[0])
+        procs[1].send_signal(signal.SIGTERM)  # pods get SIGTERM at different moments: here only one
+        codes = [_finish(p, 90) for p in procs]
+    finally:
+        for p in procs:
+            _finish(p, 1)
+    logs = [(tmp_path / f"first{i}.log").read_text() for i in range(2)]
+    assert codes == [143, 143], [log[-2000:] for log in logs]
+    saved = _pointer(ckpt)
+    assert 1 <= saved < 4 and all(f"epoch {saved}/4:" in log and f"epoch {saved + 1}/4:" not in log for log in logs)
+
+    procs = group("second")
+    try:
+        codes = [_finish(p, 180) for p in procs]
+    finally:
+        for p in procs:
+            _finish(p, 1)
+    assert codes == [0, 0], [(tmp_path / f"second{i}.log").read_text()[-2000:] for i in range(2)]
+    metrics = json.loads((tmp_path / "models" / "rec" / "1" / "metrics.json").read_text())
+    assert metrics["workers"] == 2 and metrics["resumed_from_epoch"] == saved and len(metrics["loss"]) == 4

@@ -42,5 +42,29 @@ def strategy_for(tf, task: Task):
     MWMS must be created before any other TensorFlow op runs in the process.
     """
     if task.distributed:
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        _reclaim_sigterm()
+        return strategy
     return tf.distribute.get_strategy()
+
+
+def _reclaim_sigterm() -> None:
+    """Put Python's SIGTERM handler (runtime.__main__'s) back at the C level.
+
+    MultiWorkerMirroredStrategy starts TensorFlow's coordination service, whose preemption
+    notifier installs a C++ SIGTERM handler over Python's: SIGTERM would then never reach
+    ctx.stop_requested and the replica would train on until SIGKILL."""
+    import signal
+
+    handler = signal.getsignal(signal.SIGTERM)
+    if callable(handler):
+        try:
+            signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not the main thread: nobody installed a Python handler here either
+            pass
+
+
+def peer_errors(tf) -> tuple:
+    """TensorFlow errors that mean a peer worker went away during a collective."""
+    e = tf.errors
+    return (e.UnavailableError, e.DeadlineExceededError, e.CancelledError, e.AbortedError)

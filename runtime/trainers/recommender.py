@@ -22,9 +22,10 @@ pointer written last, the newest 2 kept); every replica resumes from the newest 
 the remaining epochs, and metrics.json records `resumed_from_epoch`, `attempt` and the history of
 all attempts. A checkpoint written for other data or hyper-parameters (except `epochs`) is refused.
 On SIGTERM (ctx.stop_requested) training stops at the next XLA call boundary - the epoch's end on
-the book's data (~1-2 s epochs; at most 2048 steps per call), the epoch's end under MWMS - and the
-trainer raises Terminated (exit 143) after the checkpoint of the last finished epoch; an unfinished
-epoch is discarded and redone by the next attempt.
+the book's data (~1-2 s epochs; at most 2048 steps per call), the epoch's end under MWMS, where the
+workers all-reduce their stop flags so that all stop after the same epoch - and the trainer raises
+Terminated (exit 143) after the checkpoint of the last finished epoch; an unfinished epoch is
+discarded and redone by the next attempt. A peer lost under MWMS is a Rendezvous error (exit 140).
 
 Id mapping: embeddings are indexed by a compact mapping (row i = the i-th smallest id seen in the
 transactions) instead of the book's `max id + 1` rows, so sparse or huge ids cost no memory. The
@@ -47,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.config import RecommenderConfig, RuntimeConfig
-from runtime.errors import ConfigError, DataError, Terminated
+from runtime.errors import ConfigError, DataError, Rendezvous, Terminated
 
 log = logging.getLogger("specc.recommender")
 
@@ -566,7 +567,7 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
     t_start, c_start = time.perf_counter(), time.process_time()
     tc: RecommenderConfig = cfg.trainer
     task = ctx.task
-    from runtime.trainers._keras import load_tf, strategy_for
+    from runtime.trainers._keras import load_tf, peer_errors, strategy_for
 
     # Importing TensorFlow on a second thread while this one preprocesses gained nothing (both
     # hold the GIL most of the time), so: import, create the strategy, then read.
@@ -634,7 +635,12 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
             ds = (tf.data.Dataset.from_tensor_slices(((u_tr[order][:, None], p_tr[order][:, None]), y_tr[order][:, None]))
                   .batch(tc.batch_size).prefetch(tf.data.AUTOTUNE).with_options(opts))
             # Keras evaluates the (sharded) validation set itself.
-            hist = model.fit(ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1, verbose=0)
+            try:
+                hist = model.fit(ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1, verbose=0)
+            except peer_errors(tf) as exc:
+                reason = " ".join(str(getattr(exc, "message", exc)).split())[:200]
+                raise Rendezvous(f"lost a peer worker in epoch {epoch + 1}/{tc.epochs} "
+                                 f"(resumes from the checkpoint of epoch {state.epoch}): {reason}") from None
             return {k: float(v[-1]) for k, v in hist.history.items()}
         loss_sum = count = 0.0
         chunks = chunked_epoch(u_tr, p_tr, y_tr, tc.batch_size, _MAX_CHUNK_STEPS, order)
@@ -645,6 +651,13 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
             ls, n = trainer.train_chunk(*(tf.constant(a[i]) for a in chunks))
             loss_sum, count = loss_sum + float(ls), count + float(n)
         return {"loss": loss_sum / count, "val_loss": float(val_msle())}
+
+    def any_worker_stopping() -> bool:
+        """All-reduce the workers' stop flags at an epoch end, so that they stop together (SIGTERM
+        reaches pods at different moments; one stopping alone would strand the others' collectives)."""
+        flag = tf.constant(1.0 if ctx.stop_requested else 0.0)
+        votes = strategy.run(lambda: tf.identity(flag))
+        return float(strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None)) > 0
 
     t_fit, c_fit = time.perf_counter(), time.process_time()
     start_epoch = state.epoch
@@ -657,6 +670,8 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
                  logs["loss"], logs["val_loss"], dt, len(y_tr) / dt)
         if state.store is not None:
             state.save(model, opt_vars)
+        if distributed and any_worker_stopping():
+            raise Terminated(f"terminated by SIGTERM (this or another worker) after epoch {epoch + 1}/{tc.epochs}")
         ctx.check_stop()
     t_trained = time.perf_counter()
     epoch_s = state.epoch_s[-(tc.epochs - start_epoch):] if tc.epochs > start_epoch else []
