@@ -22,7 +22,7 @@ if [ -f .venv/.specc-stamp ]; then
   fi
 fi
 [ -x .venv/bin/python ] || "$py" -m venv .venv
-quiet() { "$@" 2> >(grep -v -e "is ignored: it is neither a file nor a directory" >&2); }
+quiet() { PYTHONWARNINGS=ignore "$@" 2> >(grep -v -e "is ignored: it is neither a file nor a directory" >&2); }
 quiet .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade "pip>=24" >/dev/null
 quiet .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt \
   --config-settings editable_mode=compat -e ".$extras"
