@@ -311,7 +311,7 @@ class XlaAdamTrainer:
         self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name="adam_v") for v in tv]
         self.scale = [tf.Variable([1.0, 1.0], trainable=False, name="adam_scale") for _ in tv]
         self.variables = [self.step, *self.m, *self.v, *self.scale]
-        self.train_chunk = tf.function(self._train_chunk, jit_compile=True)
+        self.train_chunk = tf.function(self._train_chunk, jit_compile=True, autograph=False)
 
     def _apply(self, grads) -> None:
         tf = self.tf
@@ -424,6 +424,48 @@ def make_serving_module(tf, weights, customers: np.ndarray, products: np.ndarray
             return {"predictions": tf.where(tf.logical_and(uk, pk), pred, self.fallback)}
 
     return Recommender()
+
+
+class _ExportPrep:
+    """Builds the serving module and traces its signature on a background thread (started during
+    a later epoch, whose single XLA call leaves the GIL free), so that the export after training
+    only copies the final weights in and writes the SavedModel. Without start() it does the same
+    work when the module is asked for."""
+
+    def __init__(self, tf, model, customers, products, fallback: float):
+        import threading
+
+        self.tf = tf
+        # placeholders of the weights' shapes: the thread never reads variables that training updates
+        self.zeros = [np.zeros(w.shape, w.dtype.as_numpy_dtype) for w in model.weights]
+        self.args = (customers, products, fallback)
+        self.module = self.error = None
+        self.thread = threading.Thread(target=self._build, name="recommender-export-prep", daemon=True)
+        self.started = False
+
+    def _build(self) -> None:
+        try:
+            self.module = make_serving_module(self.tf, self.zeros, *self.args)
+            self.module.serve.get_concrete_function()
+        except Exception as exc:  # noqa: BLE001 - re-raised on the main thread by module_with
+            self.error = exc
+
+    def start(self) -> None:
+        if not self.started:
+            self.started = True
+            self.thread.start()
+
+    def module_with(self, weights):
+        """The serving module holding `weights` (the trained model's get_weights())."""
+        if self.started:
+            self.thread.join()
+        else:
+            self._build()
+        if self.error is not None:
+            raise self.error
+        for var, w in zip(self.module.weights, weights):
+            var.assign(w)
+        return self.module
 
 
 def _join(root: str, *parts: str) -> str:
@@ -621,7 +663,7 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
     val_x = (tf.constant(u_va[:, None]), tf.constant(p_va[:, None]))
     val_y = tf.constant(y_va[:, None])
 
-    @tf.function(jit_compile=False)
+    @tf.function(jit_compile=False, autograph=False)
     def val_msle():
         """Validation MSLE in inference mode (plain graph: not worth an XLA compile)."""
         return tf.reduce_mean(keras.losses.mean_squared_logarithmic_error(val_y, model(val_x, training=False)))
@@ -659,10 +701,13 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
         votes = strategy.run(lambda: tf.identity(flag))
         return float(strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None)) > 0
 
+    export = _ExportPrep(tf, model, data.customers, data.products, train_mean) if task.is_chief else None
     t_fit, c_fit = time.perf_counter(), time.process_time()
     start_epoch = state.epoch
     for epoch in range(start_epoch, tc.epochs):
         t, c = time.perf_counter(), time.process_time()
+        if export is not None and epoch > start_epoch and not distributed:
+            export.start()  # while this epoch's XLA call runs (the GIL is free then)
         logs = train_epoch(epoch)
         dt = time.perf_counter() - t
         state.record(logs["loss"], logs["val_loss"], dt, time.process_time() - c)
@@ -721,7 +766,7 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
     }
     with tempfile.TemporaryDirectory(dir=ctx.work_dir, prefix="recommender-export-") as tmp:
         local = Path(tmp) / "model"
-        module = make_serving_module(tf, model.get_weights(), data.customers, data.products, train_mean)
+        module = export.module_with(model.get_weights())
         tf.saved_model.save(module, str(local), signatures={"serving_default": module.serve})
         (local / "ids.json").write_text(json.dumps(ids_doc, separators=(",", ":")) + "\n", encoding="utf-8")
         t_saved = time.perf_counter()
