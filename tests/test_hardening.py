@@ -116,3 +116,14 @@ def test_resource_bombs_rejected_quickly(tmp_path):
         assert r.returncode == 2, name
         assert r.stderr.startswith(f"{f}:"), (name, r.stderr)
         assert "Traceback" not in r.stderr
+
+
+def test_names_cannot_escape_the_output_folder(tmp_path):
+    """Path-like names are refused by validation before anything is written."""
+    base = (REPO / "specs" / "mnist.yaml").read_text()
+    for bad in ("../../etc", "/etc/passwd", "a/b", "..", "mnist/../../x"):
+        f = tmp_path / "spec.yaml"
+        f.write_text(base.replace("  name: mnist\n", f"  name: {bad!r}\n"))
+        r = specc("render", str(f), "-o", str(tmp_path / "out"))
+        assert r.returncode == 2 and "metadata.name: must be a DNS-1035 label" in r.stderr, (bad, r.stderr)
+        assert not (tmp_path / "out").exists() and not (tmp_path / "etc").exists()
