@@ -193,6 +193,33 @@ def load_split(storage, data_dir: str, train_rows: int, test_rows: int, seed: in
     return split(x, y, train_rows, test_rows, seed)
 
 
+def final_metrics(*, framework: str, device: str, world: int, cfg, first: int, global_batch: int,
+                  test_acc: float, test_loss: float, loss: float, total_seconds: float,
+                  step_seconds: float, clock: "TargetClock", checksum: str) -> dict:
+    """metrics.json content shared by the TensorFlow and PyTorch trainers."""
+    return {
+        "framework": framework,
+        "device": device,
+        "world_size": world,
+        "steps": cfg.max_steps,
+        "resumed_from_step": first,
+        "batch_size": cfg.batch_size,
+        "global_batch_size": global_batch,
+        "learning_rate": cfg.learning_rate,
+        "test_accuracy": round(test_acc, 6),
+        "test_loss": round(test_loss, 6),
+        "final_loss": round(loss, 6) if loss == loss else None,  # NaN: nothing left to train after a resume
+        "train_seconds": round(total_seconds, 3),
+        "samples_per_s": round((cfg.max_steps - first) * global_batch / step_seconds, 1) if step_seconds else None,
+        "target_accuracy": clock.target,
+        "step_to_target": clock.step,
+        "seconds_to_target": clock.seconds,
+        "weights_checksum": checksum,
+        "train_rows": cfg.train_rows,
+        "test_rows": cfg.test_rows,
+    }
+
+
 def metrics_doc(**fields) -> bytes:
     """metrics.json bytes: sorted keys, indented, final newline."""
     import json

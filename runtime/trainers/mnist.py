@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from runtime import mnist_data as md
 from runtime.errors import ConfigError, DataError, Rendezvous, RuntimeFailure, Terminated
+from runtime.trainers._keras import _reclaim_sigterm
 
 if TYPE_CHECKING:
     from runtime.__main__ import Context
@@ -154,27 +155,11 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
     checksum = md.weights_checksum(weights)
     test_loss, test_acc = (float(v) for v in evaluate().numpy())
     log.info("replica %s final: test accuracy %.4f, weights checksum %s", task.name, test_acc, checksum)
-    metrics = {
-        "framework": "tensorflow",
-        "device": device,
-        "world_size": world,
-        "steps": t.max_steps,
-        "resumed_from_step": first,
-        "batch_size": t.batch_size,
-        "global_batch_size": global_batch,
-        "learning_rate": t.learning_rate,
-        "test_accuracy": round(test_acc, 6),
-        "test_loss": round(test_loss, 6),
-        "final_loss": round(loss, 6) if loss == loss else None,  # NaN: nothing left to train after a resume
-        "train_seconds": round(total_seconds, 3),
-        "samples_per_s": round((t.max_steps - first) * global_batch / step_seconds, 1) if step_seconds else None,
-        "target_accuracy": clock.target,
-        "step_to_target": clock.step,
-        "seconds_to_target": clock.seconds,
-        "weights_checksum": checksum,
-        "train_rows": t.train_rows,
-        "test_rows": t.test_rows,
-    }
+    metrics = md.final_metrics(
+        framework="tensorflow", device=device, world=world, cfg=t, first=first, global_batch=global_batch,
+        test_acc=test_acc, test_loss=test_loss, loss=loss, total_seconds=total_seconds,
+        step_seconds=step_seconds, clock=clock, checksum=checksum,
+    )
     if writes:
         if log_upload:
             _upload_tree(ctx.storage, log_local, log_upload)
@@ -260,22 +245,6 @@ def _tf_reason(exc) -> str:
     m = re.search(r"^[A-Z_]+: .+$|.*(Connection|connection|peer|Peer|timed out|Deadline).*", text, re.M)
     line = m.group(0) if m else (text.strip().splitlines() or [""])[-1]
     return " ".join(line.split())[:240]
-
-
-def _reclaim_sigterm() -> None:
-    """Put Python's SIGTERM handler (runtime.__main__'s) back at the C level.
-
-    MultiWorkerMirroredStrategy starts TensorFlow's coordination service, whose preemption
-    notifier installs a C++ SIGTERM handler over Python's: SIGTERM would then never reach
-    ctx.stop_requested and the replica would train on until SIGKILL."""
-    import signal
-
-    handler = signal.getsignal(signal.SIGTERM)
-    if callable(handler):
-        try:
-            signal.signal(signal.SIGTERM, handler)
-        except ValueError:  # not the main thread: nobody installed a Python handler here either
-            pass
 
 
 def build_model(keras, keep: float, seed: int):

@@ -307,27 +307,11 @@ def _train(torch, dist, t, ctx, data: md.Split, sched: md.BatchSchedule, device,
     checksum = md.weights_checksum(weights)
     test_loss, test_acc = evaluate(model, x_test, y_test)
     log.info("replica %s final: test accuracy %.4f, weights checksum %s", ctx.task.name, test_acc, checksum)
-    metrics = {
-        "framework": "pytorch",
-        "device": device_name,
-        "world_size": world,
-        "steps": t.max_steps,
-        "resumed_from_step": first,
-        "batch_size": t.batch_size,
-        "global_batch_size": global_batch,
-        "learning_rate": t.learning_rate,
-        "test_accuracy": round(test_acc, 6),
-        "test_loss": round(test_loss, 6),
-        "final_loss": round(loss, 6) if loss == loss else None,  # NaN: nothing left to train after a resume
-        "train_seconds": round(total_seconds, 3),
-        "samples_per_s": round((t.max_steps - first) * global_batch / step_seconds, 1) if step_seconds else None,
-        "target_accuracy": clock.target,
-        "step_to_target": clock.step,
-        "seconds_to_target": clock.seconds,
-        "weights_checksum": checksum,
-        "train_rows": t.train_rows,
-        "test_rows": t.test_rows,
-    }
+    metrics = md.final_metrics(
+        framework="pytorch", device=device_name, world=world, cfg=t, first=first, global_batch=global_batch,
+        test_acc=test_acc, test_loss=test_loss, loss=loss, total_seconds=total_seconds,
+        step_seconds=step_seconds, clock=clock, checksum=checksum,
+    )
     if writes and t.export_uri:
         out = Path(tempfile.mkdtemp(prefix="export-", dir=ctx.work_dir))
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, out / "model.pt")
