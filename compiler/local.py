@@ -523,6 +523,14 @@ class LocalJob:
             else:
                 self._finish(False, "ReplicaFailed", "Failed", f"{self.kind}Failed", msg)
 
+    def _fail_job(self, verdict: str, job_message: str, because: str) -> None:
+        """Fail for a job-level limit with the condition the real controller writes: a batch Job's
+        reason is the verdict itself, the training operator's is `<Kind>Failed`."""
+        if self.kind == "Job":
+            self._finish(False, verdict, "Failed", verdict, job_message)
+        else:
+            self._finish(False, verdict, "Failed", f"{self.kind}Failed", f"Job {self.name} has failed because {because}")
+
     def _finish(self, success: bool, verdict: str, ctype: str, reason: str, message: str) -> None:
         if self.finished:
             return
@@ -600,12 +608,8 @@ class LocalJob:
             if self.backoff_limit is not None and self.total_restarts >= self.backoff_limit:
                 rep.state = "succeeded" if code == 0 else "failed"
                 self.note(f"{rep.name} exited with code {code}; backoffLimit {self.backoff_limit} reached")
-                if self.kind == "Job":
-                    self._finish(False, "BackoffLimitExceeded", "Failed", "BackoffLimitExceeded",
-                                 "Job has reached the specified backoff limit")
-                else:
-                    self._finish(False, "BackoffLimitExceeded", "Failed", f"{self.kind}Failed",
-                                 f"Job {self.name} has failed because it has reached the specified backoff limit")
+                self._fail_job("BackoffLimitExceeded", "Job has reached the specified backoff limit",
+                               "it has reached the specified backoff limit")
                 return
             self.total_restarts += 1
             rep.restarts += 1
@@ -681,12 +685,8 @@ class LocalJob:
                 now = time.monotonic()
                 if self.deadline is not None and now - start >= self.deadline:
                     self.note(f"activeDeadlineSeconds {self.deadline:g} exceeded")
-                    if self.kind == "Job":
-                        self._finish(False, "DeadlineExceeded", "Failed", "DeadlineExceeded",
-                                     "Job was active longer than specified deadline")
-                    else:
-                        self._finish(False, "DeadlineExceeded", "Failed", f"{self.kind}Failed",
-                                     f"Job {self.name} has failed because it was active longer than specified deadline")
+                    self._fail_job("DeadlineExceeded", "Job was active longer than specified deadline",
+                                   "it was active longer than specified deadline")
                     break
                 for rep in self.replicas:
                     if rep.state == "restarting" and rep.restart_at <= now:

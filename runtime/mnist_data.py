@@ -225,3 +225,35 @@ def metrics_doc(**fields) -> bytes:
     import json
 
     return (json.dumps(fields, indent=2, sort_keys=True) + "\n").encode()
+
+
+class StepCheckpoints:
+    """The step schedule shared by the MNIST trainers' checkpoints (a no-op without checkpoint_uri):
+    where the newest checkpoint is, when one is due, and the check of a restored step."""
+
+    def __init__(self, ctx, cfg, log):
+        self.ctx, self.every, self.max_steps, self.log = ctx, cfg.checkpoint_every, cfg.max_steps, log
+        self.store = None
+        if cfg.checkpoint_uri:
+            from runtime.checkpoint import CheckpointStore
+
+            self.store = CheckpointStore(cfg.checkpoint_uri, ctx.storage, work_dir=ctx.work_dir)
+
+    def latest_folder(self):
+        """The newest checkpoint's local folder, or None for a fresh start."""
+        if self.store is None:
+            return None
+        folder = self.store.latest()
+        if folder is None:
+            self.log.info("no checkpoint under %s: starting at step 0", self.store.uri)
+        return folder
+
+    def resumed(self, step: int) -> int:
+        """Check and log a restored step; return it."""
+        if step > self.max_steps:
+            raise ConfigError(f"checkpoint {self.store.uri} is at step {step}, beyond max_steps {self.max_steps}")
+        self.log.info("resumed from checkpoint %s at step %d", self.store.uri_for(step), step)
+        return step
+
+    def due(self, step: int) -> bool:
+        return self.store is not None and (step % self.every == 0 or step == self.max_steps)

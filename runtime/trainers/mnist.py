@@ -168,16 +168,13 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
     return metrics
 
 
-class _Checkpoints:
+class _Checkpoints(md.StepCheckpoints):
     """tf.train.Checkpoint of model + optimizer + step in a CheckpointStore (no-op without checkpoint_uri)."""
 
     def __init__(self, tf, ctx, t, model, opt, strategy, chief: bool):
-        self.tf, self.ctx, self.every, self.max_steps, self.chief = tf, ctx, t.checkpoint_every, t.max_steps, chief
-        self.store = None
-        if t.checkpoint_uri:
-            from runtime.checkpoint import CheckpointStore
-
-            self.store = CheckpointStore(t.checkpoint_uri, ctx.storage, work_dir=ctx.work_dir)
+        super().__init__(ctx, t, log)
+        self.tf, self.chief = tf, chief
+        if self.store is not None:
             with strategy.scope():
                 opt.build(model.trainable_variables)  # slots exist now, so restoring fills them at once
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -185,11 +182,8 @@ class _Checkpoints:
 
     def restore(self) -> int:
         """Load the newest checkpoint, if any; return its step (0 for a fresh start)."""
-        if self.store is None:
-            return 0
-        folder = self.store.latest()
+        folder = self.latest_folder()
         if folder is None:
-            log.info("no checkpoint under %s: starting at step 0", self.store.uri)
             return 0
         try:
             self.ckpt.read(str(folder / "ckpt")).assert_existing_objects_matched()
@@ -197,14 +191,7 @@ class _Checkpoints:
             raise DataError(str(folder), f"cannot restore the checkpoint: {str(exc).splitlines()[0][:200]}") from None
         finally:
             self.store.cleanup()
-        step = int(self.step.numpy())
-        if step > self.max_steps:
-            raise ConfigError(f"checkpoint {self.store.uri} is at step {step}, beyond max_steps {self.max_steps}")
-        log.info("resumed from checkpoint %s at step %d", self.store.uri_for(step), step)
-        return step
-
-    def due(self, step: int) -> bool:
-        return self.store is not None and (step % self.every == 0 or step == self.max_steps)
+        return self.resumed(int(self.step.numpy()))
 
     def save(self, step: int, *, quiet: bool = True) -> None:
         """Every replica writes (collectives may run); the chief's copy goes to the store.

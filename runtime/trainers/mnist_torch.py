@@ -176,24 +176,17 @@ def _lost_peer(dist, exc: BaseException) -> bool:
         m in text for m in ("/gloo/", "Connection reset by peer", "Connection closed by peer", "NCCL"))
 
 
-class _Checkpoints:
+class _Checkpoints(md.StepCheckpoints):
     """state.pt (model, optimizer, step, RNG) in a CheckpointStore; a no-op without checkpoint_uri."""
 
     def __init__(self, torch, ctx, t, rank: int):
-        self.torch, self.ctx, self.every, self.max_steps, self.rank = torch, ctx, t.checkpoint_every, t.max_steps, rank
-        self.store = None
-        if t.checkpoint_uri:
-            from runtime.checkpoint import CheckpointStore
-
-            self.store = CheckpointStore(t.checkpoint_uri, ctx.storage, work_dir=ctx.work_dir)
+        super().__init__(ctx, t, log)
+        self.torch, self.rank = torch, rank
 
     def restore(self, model, opt, device) -> int:
         """Load the newest checkpoint into model and optimizer (every rank); return its step or 0."""
-        if self.store is None:
-            return 0
-        folder = self.store.latest()
+        folder = self.latest_folder()
         if folder is None:
-            log.info("no checkpoint under %s: starting at step 0", self.store.uri)
             return 0
         path = folder / "state.pt"
         try:
@@ -213,13 +206,7 @@ class _Checkpoints:
             raise DataError(str(path), f"cannot restore the checkpoint: {' '.join(str(exc).split())[:240]}") from None
         finally:
             self.store.cleanup()
-        if step > self.max_steps:
-            raise ConfigError(f"checkpoint {self.store.uri} is at step {step}, beyond max_steps {self.max_steps}")
-        log.info("resumed from checkpoint %s at step %d", self.store.uri_for(step), step)
-        return step
-
-    def due(self, step: int) -> bool:
-        return self.store is not None and (step % self.every == 0 or step == self.max_steps)
+        return self.resumed(step)
 
     def save(self, model, opt, step: int, *, quiet: bool = True) -> None:
         """Rank 0 writes state.pt into the store; a refused periodic save is logged (quiet)."""
