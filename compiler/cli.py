@@ -58,7 +58,7 @@ def load_jobs(paths: list[str], *, use_cache: bool = True):
     if misses:
         from compiler.compile import compile_job
         from compiler.diagnostics import SpecError
-        from compiler.loader import load_file
+        from compiler.loader import load_bytes, load_file
         from compiler.validate import validate
     out = []
     seen: dict[str, str] = {}
@@ -66,7 +66,7 @@ def load_jobs(paths: list[str], *, use_cache: bool = True):
         doc = None
         if cj is None:
             try:
-                doc = load_file(path)
+                doc = load_file(path) if raw is None else load_bytes(raw, str(path))
                 job = validate(doc)
             except SpecError as exc:
                 diags.extend(exc.diagnostics)

@@ -133,6 +133,11 @@ def load_file(path: str | Path) -> Loaded:
         raise SpecError([_diag(name, 1, 1, "is a directory, expected a .yaml/.yml file")]) from None
     except OSError as e:
         raise SpecError([_diag(name, 1, 1, f"cannot read file: {e.strerror or e}")]) from None
+    return load_bytes(raw, name)
+
+
+def load_bytes(raw: bytes, name: str) -> Loaded:
+    """Parse the bytes of a spec file already read (at most MAX_FILE_BYTES + 1 of them)."""
     if len(raw) > MAX_FILE_BYTES:
         raise SpecError([_diag(name, 1, 1, f"file too large: more than {MAX_FILE_BYTES} bytes (limit {_human(MAX_FILE_BYTES)})")])
     nul = raw.find(b"\0")
