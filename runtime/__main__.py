@@ -156,15 +156,23 @@ def _install(handlers: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     code = run(argv)
-    if "tensorflow" in sys.modules and _single_process():
-        # Everything is written and published by now; TensorFlow's teardown at interpreter exit
-        # (thread pools, module finalisation) costs ~0.75 s, so a single process leaves at once.
-        # Under MultiWorkerMirroredStrategy the normal exit runs the coordination service's shutdown.
+    if _leave_at_once():
+        # Everything is written and published by now. TensorFlow's teardown at interpreter exit
+        # costs ~0.75 s; PyTorch's gloo threads can std::terminate (SIGABRT) in C++ static
+        # destructors after destroy_process_group, turning a clean 143 into -6. Leave without them.
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+def _leave_at_once() -> bool:
+    """Whether to skip interpreter teardown: always, except under MultiWorkerMirroredStrategy,
+    whose coordination service shuts down in the normal exit."""
+    if "tensorflow" in sys.modules:
+        return _single_process()
+    return "torch" in sys.modules
 
 
 def _single_process() -> bool:

@@ -173,3 +173,29 @@ def test_real_trainer_storage_down_exits_138(tmp_path):
     assert "Traceback" not in p.stderr
     [line] = error_lines(p.stderr)
     assert f"storage {dead} unavailable" in line and "s3://data/recommender/users.csv" in line
+
+
+@pytest.mark.parametrize(("modules", "world", "expected"), [
+    ({"torch"}, "2", True),          # gloo threads may abort in C++ teardown after destroy_process_group
+    ({"torch"}, "1", True),
+    ({"tensorflow"}, "1", True),     # a single TF process skips ~0.75 s of teardown
+    ({"tensorflow"}, "2", False),    # MWMS: the coordination service shuts down in the normal exit
+    ({"tensorflow", "torch"}, "2", False),
+    (set(), "1", False),             # plain Python (income): an ordinary exit
+])
+def test_which_replicas_skip_interpreter_teardown(monkeypatch, modules, world, expected):
+    import runtime.__main__ as entry
+
+    for name in ("tensorflow", "torch"):
+        if name in modules:
+            monkeypatch.setitem(sys.modules, name, object())
+        else:
+            monkeypatch.delitem(sys.modules, name, raising=False)
+    for key in ("TF_CONFIG", "WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    if world != "1":
+        monkeypatch.setenv("WORLD_SIZE", world)
+        monkeypatch.setenv("RANK", "1")
+        monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+        monkeypatch.setenv("MASTER_PORT", "29500")
+    assert entry._leave_at_once() is expected
