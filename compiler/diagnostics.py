@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from enum import IntEnum
-from typing import Iterable
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
+if TYPE_CHECKING:
+    from typing import Iterable
 
 
 class ExitCode(IntEnum):
@@ -15,25 +17,42 @@ class ExitCode(IntEnum):
     INVALID = 2  # invalid input (spec, YAML, file) or bad usage
 
 
-@dataclass(frozen=True)
 class Diagnostic:
-    """One problem at a 1-based line and column of a file; `field` is a dotted path or ""."""
+    """One problem at a 1-based line and column of a file; `field` is a dotted path or "".
 
-    path: str
-    line: int
-    col: int
-    field: str
-    message: str
-    severity: str = "error"
-    rule: str | None = None
+    Immutable and hashable. A plain class, not a dataclass: importing dataclasses (and through
+    it inspect) would cost every `specc render` ~10 ms.
+    """
+
+    __slots__ = ("path", "line", "col", "field", "message", "severity", "rule")
+
+    def __init__(self, path: str, line: int, col: int, field: str, message: str,
+                 severity: str = "error", rule: str | None = None):
+        for name, value in zip(self.__slots__, (path, line, col, field, message, severity, rule)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Diagnostic is immutable: cannot set {name}")
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Diagnostic and other._values() == self._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return f"Diagnostic({', '.join(f'{n}={v!r}' for n, v in zip(self.__slots__, self._values()))})"
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}:{self.col}: "
         return f"{where}{self.field}: {self.message}" if self.field else f"{where}{self.message}"
 
     def to_dict(self) -> dict:
-        """Plain dict with the dataclass fields (stable key order)."""
-        return asdict(self)
+        """Plain dict of the fields (stable key order)."""
+        return dict(zip(self.__slots__, self._values()))
 
     def sort_key(self) -> tuple:
         return (self.path, self.line, self.col, self.field, self.message)

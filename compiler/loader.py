@@ -16,13 +16,12 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
-
 from compiler.diagnostics import Diagnostic, SpecError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any, Iterator, Sequence
 
 MAX_FILE_BYTES = 1 << 20
 """Largest spec file accepted (1 MiB); bigger files are rejected before they are read."""
@@ -64,14 +63,22 @@ _MAYBE_NOT_STR = frozenset("0123456789+-.~nNtTfF")
 # --------------------------------------------------------------------------- public API
 
 
-@dataclass
 class Loaded:
     """A loaded spec: its path (as given), plain data, source text and a position tree."""
 
-    path: str
-    data: Any
-    text: str
-    _root: tuple = field(default=(1, 1, None), repr=False)
+    __slots__ = ("path", "data", "text", "_root")
+
+    def __init__(self, path: str, data: Any, text: str, _root: tuple = (1, 1, None)):
+        self.path, self.data, self.text, self._root = path, data, text, _root
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Loaded and (other.path, other.data, other.text, other._root) == (
+            self.path, self.data, self.text, self._root)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable data, as the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return f"Loaded(path={self.path!r}, data={self.data!r}, text={self.text!r})"
 
     def pos(self, loc: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
         """1-based (line, col) of the value at `loc` (of its key with key=True).

@@ -10,13 +10,16 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from compiler.specdefs import (  # noqa: F401 - re-exported
+    API_VERSION,
+    DEFAULT_IMAGE,
+    JOB_REPLICA_TYPES,
+    KIND,
+    PYTORCH_REPLICA_TYPES,
+    TF_REPLICA_TYPES,
+    count_shorthand,
+)
 from runtime.config import Framework, StorageConfig, TrainerConfig
-
-API_VERSION = "specc.dev/v1alpha1"
-KIND = "TrainingJob"
-
-#: Default runtime image: built from this repository's Dockerfile, tag = package version.
-DEFAULT_IMAGE = "ghcr.io/specc-dev/specc-runtime:0.1.0"
 
 DNS1035 = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -41,9 +44,6 @@ LabelKey = Annotated[str, Field(max_length=317, pattern=LABEL_KEY)]
 LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
 AbsPath = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^/[^\x00-\x1f\x7f:]*$")]
 
-TF_REPLICA_TYPES = ("Chief", "Master", "PS", "Worker", "Evaluator")
-PYTORCH_REPLICA_TYPES = ("Master", "Worker")
-JOB_REPLICA_TYPES = ("Worker",)
 RestartPolicy = Literal["Always", "OnFailure", "ExitCode", "Never"]
 
 
@@ -98,13 +98,6 @@ EnvValue = Union[Text, EnvFrom]
 EnvMap = dict[Annotated[str, Field(min_length=1, max_length=256, pattern=ENV_NAME)], EnvValue]
 
 
-def _count_shorthand(v: object) -> object:
-    """Allow `Worker: 2` as shorthand for `Worker: {count: 2}`."""
-    if isinstance(v, int) and not isinstance(v, bool):
-        return {"count": v}
-    return v
-
-
 class Replica(Strict):
     """One replica type: how many, how they restart, what they get."""
 
@@ -115,7 +108,7 @@ class Replica(Strict):
     args: list[Arg] = Field(default_factory=list, max_length=256, description="Extra args appended to the container's.")
 
 
-ReplicaField = Annotated[Replica, BeforeValidator(_count_shorthand)]
+ReplicaField = Annotated[Replica, BeforeValidator(count_shorthand)]
 
 
 class Container(Strict):

@@ -7,37 +7,26 @@ The compiler embeds a `TrainerConfig` in the spec (`spec.trainer`) and writes a 
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-RUNTIME_API_VERSION = "specc.dev/runtime/v1"
-
-#: Where the ConfigMap holding the runtime config is mounted in every container.
-CONFIG_MOUNT_DIR = "/etc/specc"
-CONFIG_FILE_NAME = "config.json"
-CONFIG_PATH = f"{CONFIG_MOUNT_DIR}/{CONFIG_FILE_NAME}"
-#: Environment variable that points the runtime at its config file (set in every container).
-CONFIG_ENV = "SPECC_CONFIG"
-
-_URI_RE = re.compile(r"^(s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^\x00-\x1f\x7f]*)?|file://[^\x00-\x1f\x7f]+|/[^\x00-\x1f\x7f]*)$")
+from runtime import rules
+from runtime.rules import (  # noqa: F401 - re-exported: the config's public constants
+    CONFIG_ENV,
+    CONFIG_FILE_NAME,
+    CONFIG_MOUNT_DIR,
+    CONFIG_PATH,
+    RUNTIME_API_VERSION,
+    TRAINER_FRAMEWORKS,
+    dump_runtime_config,
+)
 
 
 class Strict(BaseModel):
     """Base for every config model: unknown keys are errors, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
-
-
-def _check_uri(value: str) -> str:
-    if not _URI_RE.match(value):
-        raise ValueError(
-            "must be an s3://bucket/key URI, a file:// URI or an absolute path"
-        )
-    if any(part == ".." for part in value.split("/")):
-        raise ValueError("must not contain '..' path segments")
-    return value
 
 
 Uri = Annotated[str, Field(min_length=1, max_length=1024)]
@@ -91,13 +80,8 @@ class RecommenderConfig(Strict):
 
     _uris = field_validator(
         "users_uri", "transactions_uri", "directory_uri", "model_root", "checkpoint_uri"
-    )(lambda v: v if v is None else _check_uri(v))
-
-    @model_validator(mode="after")
-    def _directory_source(self) -> "RecommenderConfig":
-        if self.export_directory is None and self.directory_uri is None:
-            raise ValueError("set export_directory or directory_uri")
-        return self
+    )(rules.optional_uri)
+    _directory_source = model_validator(mode="after")(rules.directory_source)
 
 
 class IncomeConfig(Strict):
@@ -115,14 +99,8 @@ class IncomeConfig(Strict):
     anchor_seed: int = Field(default=1, ge=0, le=2**32 - 1)
     explain_rows: list[Annotated[int, Field(ge=0)]] = Field(default=[0, 6], max_length=1000)
 
-    _uris = field_validator("data_uri", "export_uri")(lambda v: _check_uri(v))
-
-    @field_validator("n_jobs")
-    @classmethod
-    def _no_zero_jobs(cls, v: int) -> int:
-        if v == 0:
-            raise ValueError("must be -1 (all cores) or a positive number")
-        return v
+    _uris = field_validator("data_uri", "export_uri")(rules.check_uri)
+    _no_zero_jobs = field_validator("n_jobs")(rules.nonzero_jobs)
 
 
 class MnistConfig(Strict):
@@ -145,21 +123,12 @@ class MnistConfig(Strict):
     )
     checkpoint_every: int = Field(default=100, ge=1, le=10_000_000, description="Steps between checkpoints.")
 
-    _uris = field_validator("data_dir", "export_uri", "checkpoint_uri")(
-        lambda v: v if v is None else _check_uri(v)
-    )
+    _uris = field_validator("data_dir", "export_uri", "checkpoint_uri")(rules.optional_uri)
 
 
 TrainerConfig = Annotated[
     Union[RecommenderConfig, IncomeConfig, MnistConfig], Field(discriminator="name")
 ]
-
-#: Which frameworks each built-in trainer runs under.
-TRAINER_FRAMEWORKS: dict[str, tuple[str, ...]] = {
-    "recommender": ("tensorflow",),
-    "income": ("sklearn",),
-    "mnist": ("tensorflow", "pytorch"),
-}
 
 Framework = Literal["tensorflow", "pytorch", "sklearn", "python"]
 
@@ -184,10 +153,3 @@ class RuntimeConfig(Strict):
 def load_runtime_config(text: str) -> RuntimeConfig:
     """Parse and validate the JSON text of a runtime config file."""
     return RuntimeConfig.model_validate_json(text)
-
-
-def dump_runtime_config(cfg: RuntimeConfig) -> str:
-    """Serialize a runtime config as stable, sorted, indented JSON with a final newline."""
-    import json
-
-    return json.dumps(cfg.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
