@@ -7,10 +7,14 @@ diagnostics. Pydantic handles types and ranges; these are the rules that span fi
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from compiler.specdefs import JOB_REPLICA_TYPES, PYTORCH_REPLICA_TYPES, TF_REPLICA_TYPES
+from runtime.rules import CONFIG_MOUNT_DIR, TRAINER_FRAMEWORKS
 
-from compiler.spec import JOB_REPLICA_TYPES, PYTORCH_REPLICA_TYPES, TF_REPLICA_TYPES, TrainingJob
-from runtime.config import CONFIG_MOUNT_DIR, TRAINER_FRAMEWORKS
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
+if TYPE_CHECKING:  # the models; at run time a job may also be a snapshot record (compiler/fastvalid.py)
+    from typing import Iterator
+
+    from compiler.spec import TrainingJob
 
 Loc = tuple[str | int, ...]
 

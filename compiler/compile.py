@@ -7,7 +7,10 @@ from compiler.build import configmap, job as batch_job, pytorchjob, tfjob
 from compiler.build.common import Names
 from compiler.compiled import CompiledJob
 from compiler.emit import dump_json_compatible
-from compiler.spec import TrainingJob
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
+if TYPE_CHECKING:  # the models; at run time a job may also be a snapshot record (compiler/fastvalid.py)
+    from compiler.spec import TrainingJob
 
 #: Bump when the compiled shape changes in a way that should re-run jobs.
 FORMAT_VERSION = "1"

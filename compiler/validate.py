@@ -8,35 +8,52 @@ from __future__ import annotations
 
 import re
 import types
-import typing
-from typing import Any, Union
-
-from pydantic import BaseModel, ValidationError
-
 from compiler.checks import check
 from compiler.diagnostics import Diagnostic, SpecError, did_you_mean
 from compiler.loader import Loaded
-from compiler.spec import TrainingJob
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 _CREDENTIAL_KEY = re.compile(r"(?i)(secret|password|passwd|token|access_?key|api_?key|credential)")
 _STR_TAGS = {"str", "constrained-str"}
 _UNION_TAGS = _STR_TAGS | {"EnvFrom", "int"}
 
 
-def validate(doc: Loaded) -> TrainingJob:
-    """Return the validated TrainingJob of a loaded document, or raise SpecError."""
-    diags: list[Diagnostic] = []
+def validate(doc: Loaded, *, fast: bool = False):
+    """Return the validated TrainingJob of a loaded document, or raise SpecError.
+
+    With fast=True a document the pydantic-core snapshot validator accepts (compiler/fastvalid.py)
+    is returned as its plain records without importing pydantic; anything else, every invalid
+    document included, goes through the pydantic models, which report the problems.
+    """
+    if fast:
+        from compiler import fastvalid
+
+        job = fastvalid.validate_spec(doc.data)
+        if job is not None:
+            _raise_checks(doc, job, [])
+            return job
+    from pydantic import ValidationError
+
+    from compiler.spec import TrainingJob
+
     try:
         job = TrainingJob.model_validate(doc.data)
     except ValidationError as exc:
-        diags = _from_pydantic(doc, exc)
-        raise SpecError(_dedupe(diags)) from None
+        raise SpecError(_dedupe(_from_pydantic(doc, exc))) from None
+    _raise_checks(doc, job, [])
+    return job
+
+
+def _raise_checks(doc: Loaded, job, diags: list[Diagnostic]) -> None:
+    """Raise SpecError with the cross-field problems of a validated job, if any."""
     for loc, message, *where in check(job):
         line, col = doc.pos(loc, key=True) if where == ["key"] else _check_pos(doc, loc)
         diags.append(Diagnostic(doc.path, line, col, _dotted(loc), message))
     if diags:
         raise SpecError(_dedupe(diags))
-    return job
 
 
 def validated(paths) -> tuple[list[tuple[Loaded, TrainingJob]], list[Diagnostic]]:
@@ -114,7 +131,7 @@ def _clean_loc(doc: Loaded, loc: tuple) -> tuple:
     return tuple(out)
 
 
-def _from_pydantic(doc: Loaded, exc: ValidationError) -> list[Diagnostic]:
+def _from_pydantic(doc: Loaded, exc) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
     union_seen: set[tuple] = set()
     for err in exc.errors(include_url=False):
@@ -223,8 +240,16 @@ def _pattern_message(loc: tuple, err: dict) -> str:
     return f"{hint or err['msg']}, got {value!r}"
 
 
+def _is_model(t: Any) -> bool:
+    from pydantic import BaseModel
+
+    return isinstance(t, type) and issubclass(t, BaseModel)
+
+
 def _known_fields(loc: tuple, data: Any) -> list[str]:
     """Field names accepted at a document location (for "did you mean")."""
+    from compiler.spec import TrainingJob
+
     model: Any = TrainingJob
     node: Any = data
     for part in loc:
@@ -234,14 +259,16 @@ def _known_fields(loc: tuple, data: Any) -> list[str]:
         if model is None:
             return []
     model = _pick_model(model, node)
-    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+    return list(model.model_fields) if _is_model(model) else []
 
 
 def _unwrap(tp: Any) -> list[Any]:
+    import typing
+
     origin = typing.get_origin(tp)
     if origin is typing.Annotated:
         return _unwrap(typing.get_args(tp)[0])
-    if origin in (Union, types.UnionType):
+    if origin in (typing.Union, types.UnionType):
         out = []
         for a in typing.get_args(tp):
             out += _unwrap(a)
@@ -250,7 +277,9 @@ def _unwrap(tp: Any) -> list[Any]:
 
 
 def _pick_model(tp: Any, node: Any) -> Any:
-    cands = [t for t in _unwrap(tp) if isinstance(t, type) and issubclass(t, BaseModel)]
+    import typing
+
+    cands = [t for t in _unwrap(tp) if _is_model(t)]
     if len(cands) > 1 and isinstance(node, dict) and "name" in node:
         for c in cands:
             f = c.model_fields.get("name")
@@ -260,8 +289,10 @@ def _pick_model(tp: Any, node: Any) -> Any:
 
 
 def _step(tp: Any, part: Any, node: Any) -> Any:
+    import typing
+
     for t in _unwrap(tp):
-        if isinstance(t, type) and issubclass(t, BaseModel):
+        if _is_model(t):
             if isinstance(part, str) and part in t.model_fields:
                 return t.model_fields[part].annotation
             continue
@@ -272,6 +303,6 @@ def _step(tp: Any, part: Any, node: Any) -> Any:
             return typing.get_args(t)[0]
     # A discriminated union member chosen by the node's name.
     model = _pick_model(tp, node)
-    if isinstance(model, type) and issubclass(model, BaseModel) and isinstance(part, str) and part in model.model_fields:
+    if _is_model(model) and isinstance(part, str) and part in model.model_fields:
         return model.model_fields[part].annotation
     return None

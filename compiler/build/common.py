@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from compiler.checks import CONFIG_VOLUME, default_replicas
-from compiler.spec import DEFAULT_IMAGE, EnvFrom, Replica, Resources, TrainingJob
-from runtime.config import CONFIG_ENV, CONFIG_MOUNT_DIR, CONFIG_PATH
+from compiler.specdefs import DEFAULT_IMAGE
+from runtime.rules import CONFIG_ENV, CONFIG_MOUNT_DIR, CONFIG_PATH
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
+if TYPE_CHECKING:  # the models; at run time a job may also be a snapshot record (compiler/fastvalid.py)
+    from compiler.spec import EnvFrom, Replica, Resources, TrainingJob
 
 RUNTIME_COMMAND = ["specc-runtime"]
 KUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 
-@dataclass(frozen=True)
 class Names:
-    """The object names of one compiled job."""
+    """The object names of one compiled job: `job` (the TFJob / PyTorchJob / Job) and `config`
+    (the ConfigMap holding the runtime config)."""
 
-    job: str  # metadata.name of the TFJob / PyTorchJob / Job
-    config: str  # ConfigMap holding the runtime config
+    __slots__ = ("job", "config")
+
+    def __init__(self, job: str, config: str):
+        self.job, self.config = job, config
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Names and (other.job, other.config) == (self.job, self.config)
+
+    def __hash__(self) -> int:
+        return hash((self.job, self.config))
+
+    def __repr__(self) -> str:
+        return f"Names(job={self.job!r}, config={self.config!r})"
 
     @classmethod
     def for_job(cls, job_name: str) -> "Names":
@@ -51,9 +64,11 @@ def replica_map(job: TrainingJob) -> dict[str, Replica]:
     """Replica types in canonical order with their settings (defaults filled in)."""
     from compiler.checks import replica_types
 
+    from compiler.fastvalid import construct_like
+
     given = job.spec.replicas
     if not given:
-        given = {t: Replica(count=n) for t, n in default_replicas(job.spec.framework).items()}
+        given = {t: construct_like(job, "Replica", {"count": n}) for t, n in default_replicas(job.spec.framework).items()}
     order = replica_types(job.spec.framework)
     return {t: given[t] for t in order if t in given}
 

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from compiler.build.common import Names, metadata
-from compiler.spec import TrainingJob
-from runtime.config import CONFIG_FILE_NAME, JobInfo, RuntimeConfig, StorageConfig, dump_runtime_config
+from runtime.rules import CONFIG_FILE_NAME, dump_runtime_config
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
+if TYPE_CHECKING:  # the models; at run time a job may also be a snapshot record (compiler/fastvalid.py)
+    from compiler.spec import TrainingJob
+    from runtime.config import RuntimeConfig
 
 
 def runtime_config(job: TrainingJob, names: Names) -> RuntimeConfig:
-    """The RuntimeConfig of a spec with a built-in trainer."""
+    """The RuntimeConfig of a spec with a built-in trainer (validated by the job's own validator)."""
+    from compiler.fastvalid import construct_like
+
+    data: dict = {
+        "job": {"name": job.metadata.name, "namespace": job.metadata.namespace, "framework": job.spec.framework},
+        "trainer": job.spec.trainer.model_dump(),
+    }
     st = job.spec.storage
-    storage = StorageConfig(endpoint=st.endpoint, region=st.region) if st is not None else StorageConfig()
-    return RuntimeConfig(
-        job=JobInfo(name=job.metadata.name, namespace=job.metadata.namespace, framework=job.spec.framework),
-        storage=storage,
-        trainer=job.spec.trainer,
-    )
+    if st is not None:
+        data["storage"] = {"endpoint": st.endpoint, "region": st.region}
+    return construct_like(job, "RuntimeConfig", data)
 
 
 def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from compiler.build.common import Names, job_labels, metadata, replica_specs, run_policy
-from compiler.spec import TrainingJob
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
+if TYPE_CHECKING:  # the models; at run time a job may also be a snapshot record (compiler/fastvalid.py)
+    from compiler.spec import TrainingJob
 
 CONTAINER = "tensorflow"
 PORT = ("tfjob-port", 2222)
