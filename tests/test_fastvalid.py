@@ -393,3 +393,14 @@ def test_many_specs_through_pydantic_equal_few_through_the_walker(tmp_path, monk
         one_by_one += jobs
     assert len(calls) == n
     assert together == one_by_one
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/key\n", "/abs/path\n", "file:///x\n", "s3://bucket/../etc"])
+def test_uri_rule_refuses_trailing_newline_and_dotdot(uri):
+    from runtime.config import MnistConfig
+
+    with pytest.raises(ValidationError):
+        MnistConfig(data_dir=uri)
+    doc = copy.deepcopy(RICH_PT)
+    doc["spec"]["trainer"]["data_dir"] = uri
+    assert fastvalid.validate_spec(doc) is None
