@@ -119,11 +119,20 @@ class Validator:
         if doc.get("format") != _FORMAT:
             raise Unfit("snapshot format")
         self.roots: dict[str, dict] = doc["roots"]
-        self.refs: dict[str, dict] = {}
+        self.refs: dict[str, dict] | None = None
         self.classes: dict[str, type] = {}
         self.made: dict[int, Callable] = {}
-        for root in self.roots.values():
-            self._index(root)
+
+    def _ref(self, name: str) -> dict:
+        if self.refs is None:  # pydantic keeps referenced schemas in the roots' definitions
+            self.refs = {d["ref"]: d for root in self.roots.values() if root.get("type") == "definitions"
+                         for d in root["definitions"] if isinstance(d.get("ref"), str)}
+        if name not in self.refs:  # else look everywhere (an inline schema with a ref)
+            for root in self.roots.values():
+                self._index(root)
+        if name not in self.refs:
+            raise Unfit(f"ref {name}")
+        return self.refs[name]
 
     def _index(self, node: Any) -> None:
         if isinstance(node, dict):
@@ -143,6 +152,7 @@ class Validator:
         """The checking function of schema node `s` (made once; Unfit for what the walker leaves to pydantic)."""
         f = self.made.get(id(s))
         if f is None:
+            # Made on first use, so a render pays only for the parts of the schema its specs use.
             kind = s.get("type")
             if kind not in _KEYS or set(s) - _KEYS[kind] - {"type", "ref"}:
                 raise Unfit(f"schema {kind}")
@@ -154,11 +164,15 @@ class Validator:
         return self.fn(s["schema"])
 
     def m_definition_ref(self, s):
-        target, made = self.refs[s["schema_ref"]], []
+        return self._lazy(lambda: self._ref(s["schema_ref"]))
+
+    def _lazy(self, schema: Callable[[], dict]) -> Callable[[Any], Any]:
+        """The checking function of schema(), made on its first call."""
+        made: list = []
 
         def f(x):
             if not made:
-                made.append(self.fn(target))
+                made.append(self.fn(schema()))
             return made[0](x)
         return f
 
@@ -189,10 +203,11 @@ class Validator:
                 raise Unfit("field")
             fs = field["schema"]
             if fs.get("type") == "default":
-                self.fn(fs)  # checks its keys
-                plan.append((name, self.fn(fs["schema"]), self._default(fs)))
+                if set(fs) - _KEYS["default"] - {"type", "ref"} or fs.get("default_factory_takes_data"):
+                    raise Unfit("default")
+                plan.append((name, self._lazy(lambda fs=fs: fs["schema"]), self._default(fs)))
             else:
-                plan.append((name, self.fn(fs), None))
+                plan.append((name, self._lazy(lambda fs=fs: fs), None))
         names = frozenset(s["fields"])
 
         def f(x):
@@ -220,11 +235,11 @@ class Validator:
             spec = s["default_factory"]
             if "$factory" in spec:
                 return {"dict": dict, "list": list}[spec["$factory"]]
-            model = self.fn(s["schema"])
+            model = self._lazy(lambda: s["schema"])
             return lambda: model({})  # a model class as factory: the model with its defaults
         d = s["default"]
         if isinstance(d, dict) and "$model" in d:
-            model, data = self.fn(s["schema"]), d["$model"]
+            model, data = self._lazy(lambda: s["schema"]), d["$model"]
             return lambda: model(_copy(data))
         return lambda: _copy(d)
 
@@ -238,12 +253,16 @@ class Validator:
         return (lambda n: lo <= n) if hi is None else (lambda n: lo <= n <= hi)
 
     def m_str(self, s):
-        ok_len = self._length(s)
-        rx = _pattern(s["pattern"]).search if "pattern" in s else None
+        ok_len, pattern, rx = self._length(s), s.get("pattern"), []
 
         def f(x):
-            if type(x) is not str or not ok_len(len(x)) or (rx is not None and not rx(x)):
+            if type(x) is not str or not ok_len(len(x)):
                 raise Unfit("str")
+            if pattern is not None:
+                if not rx:
+                    rx.append(_pattern(pattern).search)  # compiled on first use: ~0.3 ms each
+                if not rx[0](x):
+                    raise Unfit("pattern")
             return x
         return f
 
