@@ -10,12 +10,12 @@ is treated as a miss. Set SPECC_NO_CACHE=1 to disable, SPECC_CACHE_DIR to move i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from compiler.compiled import CompiledJob
+from compiler.digest import sha256
 
 _FORMAT = "specc-render-cache-1"
 _fingerprint: str | None = None
@@ -37,7 +37,7 @@ def fingerprint() -> str:
     """Identity of the compiler code that produced an entry."""
     global _fingerprint
     if _fingerprint is None:
-        h = hashlib.sha256(_FORMAT.encode())
+        h = sha256(_FORMAT.encode())
         here = Path(__file__).resolve().parent
         files = [p for d in (here, here / "build") for p in sorted(d.glob("*.py"))]
         files += [here.parent / "runtime" / "config.py", here.parent / "runtime" / "rules.py", here / "spec_schema.json"]
@@ -49,7 +49,7 @@ def fingerprint() -> str:
 
 
 def key(source: str, data: bytes) -> str:
-    return hashlib.sha256(fingerprint().encode() + b"\0" + source.encode() + b"\0" + data).hexdigest()
+    return sha256(fingerprint().encode() + b"\0" + source.encode() + b"\0" + data).hexdigest()
 
 
 def get(source: str, data: bytes) -> CompiledJob | None:

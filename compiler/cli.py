@@ -6,9 +6,12 @@ Heavy modules are imported inside the command that needs them so `specc render` 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
+if TYPE_CHECKING:
+    import argparse
 
 # Plugins of pydantic are looked up through package metadata on first use (slow, and specc
 # uses none). Respect a caller's explicit setting.
@@ -201,6 +204,8 @@ def cmd_run(args) -> int:
 
 
 def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
+    import argparse
+
     p = argparse.ArgumentParser(prog="specc", description="Compile training specs into Kubeflow manifests.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -246,13 +251,25 @@ def _extensions():
     return regs
 
 
+def _plain_render(argv: list[str]):
+    """`render PATH...` without options: what argparse would parse, without importing it (~8 ms
+    with the gettext/shutil it pulls in). Anything else goes through build_parser()."""
+    if len(argv) < 2 or argv[0] != "render" or any(a.startswith("-") or not a for a in argv[1:]):
+        return None
+    from types import SimpleNamespace
+
+    return SimpleNamespace(command="render", paths=list(argv[1:]), output=None, check=False, quiet=False, func=cmd_render)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # The GitOps command group is registered only when it may be asked for, to keep
-    # `specc render` start-up lean.
-    first = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(extensions=first not in BUILTIN_COMMANDS)
-    args = parser.parse_args(argv)
+    args = _plain_render(argv)
+    if args is None:
+        # The GitOps command group is registered only when it may be asked for, to keep
+        # `specc render` start-up lean.
+        first = next((a for a in argv if not a.startswith("-")), None)
+        parser = build_parser(extensions=first not in BUILTIN_COMMANDS)
+        args = parser.parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:

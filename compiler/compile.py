@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from compiler.build import configmap, job as batch_job, pytorchjob, tfjob
 from compiler.build.common import Names
 from compiler.compiled import CompiledJob
+from compiler.digest import sha256
 from compiler.emit import dump_json_compatible
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
@@ -45,7 +45,7 @@ def _without_source(obj: dict) -> dict:
 def _hash(objects: list[dict]) -> str:
     """8 hex digits of SHA-256 over the objects, ignoring which file they came from."""
     plain = [_without_source(o) for o in objects]
-    return hashlib.sha256((FORMAT_VERSION + dump_json_compatible(plain)).encode()).hexdigest()[:8]
+    return sha256((FORMAT_VERSION + dump_json_compatible(plain)).encode()).hexdigest()[:8]
 
 
 def content_hash(job: TrainingJob) -> str:

@@ -13,12 +13,13 @@ SPECC_NO_FASTPATH=1 turns the walker off (pydantic validates everything).
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
 import re
 from pathlib import Path
+
+from compiler.digest import sha256
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def _copy(v: Any) -> Any:
 
 
 def _source_digest() -> str:
-    h = hashlib.sha256()
+    h = sha256()
     for rel in _SOURCES:
         h.update(rel.encode() + b"\0" + (_REPO / rel).read_bytes() + b"\0")
     return h.hexdigest()

@@ -311,7 +311,7 @@ def test_cold_render_imports_no_pydantic(tmp_path):
     code = ("import sys, io, contextlib\nfrom compiler import cli\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n    rc = cli.main(['render', 'specs/'])\n"
             "assert rc == 0, rc\nheavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('pydantic', 'pydantic_core', 'typing', 'dataclasses', 'kubernetes', 'tensorflow', 'torch'))\n"
+            "('pydantic', 'pydantic_core', 'typing', 'dataclasses', 'argparse', 'hashlib', 'kubernetes', 'tensorflow', 'torch'))\n"
             "print(heavy)\n")
     env = {**os.environ, "SPECC_NO_CACHE": "1", "PYTHONPATH": str(REPO)}
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env)
@@ -404,3 +404,12 @@ def test_uri_rule_refuses_trailing_newline_and_dotdot(uri):
     doc = copy.deepcopy(RICH_PT)
     doc["spec"]["trainer"]["data_dir"] = uri
     assert fastvalid.validate_spec(doc) is None
+
+
+@pytest.mark.parametrize("data", [b"", b"specc", bytes(range(256)) * 300])
+def test_digest_is_hashlib_sha256(data):
+    import hashlib
+
+    from compiler.digest import sha256
+
+    assert sha256(data).hexdigest() == hashlib.sha256(data).hexdigest()

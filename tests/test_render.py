@@ -221,3 +221,19 @@ def test_main_returns_exit_codes(capsys):
     assert main(["validate", str(REPO / "specs")]) == 0
     assert main(["validate", str(REPO / "nonexistent.yaml")]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["render", "specs/mnist.yaml"], ["render", "a.yaml", "b/"], ["render", "x y.yaml"]])
+def test_plain_render_arguments_are_what_argparse_parses(argv):
+    """`specc render PATH...` skips importing argparse; it must get exactly argparse's answer."""
+    from compiler.cli import _plain_render, build_parser
+
+    assert vars(_plain_render(argv)) == vars(build_parser(extensions=False).parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", [["render"], ["render", "-o", "d", "x"], ["render", "x", "--check"], ["render", "x", "-q"],
+                                  ["validate", "x"], ["render", "--", "x"], ["render", ""], ["--help"]])
+def test_other_command_lines_go_through_argparse(argv):
+    from compiler.cli import _plain_render
+
+    assert _plain_render(argv) is None
