@@ -351,7 +351,7 @@ def test_xla_adam_trainer_is_keras_adam(monkeypatch):
     from runtime.trainers._keras import load_tf
 
     tf, keras = load_tf()
-    monkeypatch.setattr(rec, "_RESCALE_BELOW", 1e-3)  # fold every ~66 steps instead of ~440
+    monkeypatch.setattr(rec, "_FOLD_EVERY", 16)  # fold every 16 steps instead of 256
     rng = np.random.default_rng(5)
     k, b = 150, 8
     users = rng.integers(0, 12, size=(1, k, b, 1)).astype(np.int32)  # many repeats per batch
@@ -366,8 +366,9 @@ def test_xla_adam_trainer_is_keras_adam(monkeypatch):
         return rec.build_model(keras, 12, 3, 4, 0.0)
 
     model = fresh()
-    trainer = rec.XlaAdamTrainer(tf, keras, model, 0.01, ("customer_embedding", "product_embedding"))
-    loss_sum, count = trainer.train_chunk(*(tf.constant(a[0]) for a in (users, products, y, w)))
+    trainer = rec.XlaAdamTrainer(tf, keras, model, 0.01, 0.0)
+    keep = rec.dropout_keep(0, 0, 0, (k, b, 12), 0.0)
+    loss_sum, count = trainer.train_chunk(*(tf.constant(a[0]) for a in (users, products, y, w)), tf.constant(keep))
 
     ref = fresh()
     opt = keras.optimizers.Adam(0.01)
@@ -385,3 +386,79 @@ def test_xla_adam_trainer_is_keras_adam(monkeypatch):
     np.testing.assert_allclose(float(loss_sum), sum(losses), rtol=1e-4)
     for got, want in zip(model.get_weights(), ref.get_weights()):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
+    # a call ends folded: the checkpointed moments are Keras' own
+    assert all(s.numpy().tolist() == [1.0, 1.0] for s in trainer.scale)
+    moments = opt.variables[1:]  # m and v of each variable in turn
+    for i, (m, v) in enumerate(zip(trainer.m, trainer.v)):
+        np.testing.assert_allclose(m.numpy(), moments[2 * i].numpy(), rtol=2e-4, atol=1e-7)
+        np.testing.assert_allclose(v.numpy(), moments[2 * i + 1].numpy(), rtol=2e-4, atol=1e-9)
+
+
+def test_training_forward_applies_the_given_dropout_masks():
+    """The trainer's forward pass is the Keras model's in training mode with the given dropout
+    masks: masked units zeroed, kept ones scaled by 1 / (1 - rate)."""
+    from runtime.trainers._keras import load_tf
+
+    tf, keras = load_tf()
+    keras.utils.set_random_seed(2)
+    model = rec.build_model(keras, 6, 4, 3, 0.25)
+    trainer = rec.XlaAdamTrainer(tf, keras, model, 0.01, 0.25)
+    users, products = np.array([[0], [5], [2], [2]], np.int32), np.array([[3], [0], [1], [1]], np.int32)
+    keep = rec.dropout_keep(7, 1, 0, (1, 4, 9), 0.25)[0]
+    ec, ep, k1, b1, k2, b2 = model.get_weights()
+    x = np.concatenate([ec[users[:, 0]], ep[products[:, 0]]], axis=1) * keep[:, :6] / 0.75
+    h = np.maximum(x @ k1 + b1, 0) * keep[:, 6:] / 0.75
+    np.testing.assert_allclose(trainer._forward(users, products, keep).numpy(), h @ k2 + b2, rtol=1e-5, atol=1e-6)
+    # the numpy validation path is Keras inference and Keras' MSLE
+    pred = rec.predict(model.get_weights(), users[:, 0], products[:, 0])
+    np.testing.assert_allclose(pred, model([users, products], training=False).numpy()[:, 0], rtol=1e-6, atol=1e-7)
+    y = np.array([0.0, 0.5, 1.0, 0.25], np.float32)
+    want = float(tf.reduce_mean(keras.losses.mean_squared_logarithmic_error(y[:, None], pred[:, None])))
+    assert rec.keras_msle(y, pred) == pytest.approx(want, rel=1e-6)
+
+
+def test_dropout_masks_are_seeded_per_epoch_and_call():
+    a = rec.dropout_keep(3, 2, 0, (50, 64, 150), 0.2)
+    assert a.dtype == bool and a.shape == (50, 64, 150)
+    assert np.array_equal(a, rec.dropout_keep(3, 2, 0, (50, 64, 150), 0.2))  # a resumed run draws the same
+    assert not np.array_equal(a, rec.dropout_keep(3, 3, 0, (50, 64, 150), 0.2))
+    assert not np.array_equal(a, rec.dropout_keep(3, 2, 1, (50, 64, 150), 0.2))
+    assert abs(a.mean() - 0.8) < 0.005
+    assert rec.dropout_keep(3, 2, 0, (50, 64, 150), 0.0).shape == (50, 1, 1)
+
+
+def test_initial_weights_are_keras_3s_for_the_book_model(tmp_path):
+    """keras_initial_weights equals the reference notebook's model under Keras 3 after
+    keras.utils.set_random_seed(seed) (max id + 1 rows indexed by raw id), row for row."""
+    from runtime.trainers._keras import load_tf
+
+    tf, _ = load_tf()
+    customers, products, factors, seed = np.array([0, 3, 4, 9]), np.array([2, 5]), 6, 11
+    code = (
+        "import sys, numpy as np, keras\n"
+        "from keras import layers\n"
+        "nc, npr, nf, seed = (int(a) for a in sys.argv[1:5])\n"
+        "keras.utils.set_random_seed(seed)\n"
+        "x1 = keras.Input(shape=(1,)); x2 = keras.Input(shape=(1,))\n"
+        "P = layers.Reshape((nf,))(layers.Embedding(nc, nf)(x1))\n"
+        "Q = layers.Reshape((nf,))(layers.Embedding(npr, nf)(x2))\n"
+        "x = layers.concatenate([P, Q], axis=1)\n"
+        "x = layers.Dropout(0.2)(x)\n"  # layers made in the notebook's order: each draws a seed
+        "x = layers.Dense(nf)(x)\n"
+        "x = layers.Activation('relu')(x)\n"
+        "x = layers.Dropout(0.2)(x)\n"
+        "m = keras.Model([x1, x2], layers.Dense(1)(x))\n"
+        "np.savez(sys.argv[5], *m.get_weights())\n"
+    )
+    out = tmp_path / "k3.npz"
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    p = subprocess.run([sys.executable, "-c", code, "10", "6", str(factors), str(seed), str(out)],
+                       env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    with np.load(out) as z:
+        want = [z[f"arr_{i}"] for i in range(6)]
+    want[0], want[1] = want[0][customers], want[1][products]
+    got = rec.keras_initial_weights(tf, seed, customers, products, factors)
+    assert [g.shape for g in got] == [w.shape for w in want]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)

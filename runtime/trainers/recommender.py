@@ -9,9 +9,12 @@ Pipeline (as the book's notebook, vectorised):
    such product, so both give the same 133,585 rows, sorted by productId then customerId;
 4. split: seeded shuffle (default) or the book's unshuffled tail (`split: tail`);
 5. DeepCollaborativeFiltering (two embeddings -> concat -> dropout -> dense -> relu -> dropout ->
-   dense(1)), adam + mean squared logarithmic error, with the spec's hyper-parameters. Alone: a
-   whole epoch per XLA call (XlaAdamTrainer); under MultiWorkerMirroredStrategy: Keras fit with
-   Keras' Adam. Each epoch visits the training rows in a permutation seeded by (seed, epoch);
+   dense(1)), adam + mean squared logarithmic error, with the spec's hyper-parameters, starting
+   from the weights the book's model gets under Keras 3 with the same seed (keras_initial_weights).
+   Alone: a whole epoch per XLA call (XlaAdamTrainer), with dropout masks drawn in numpy from
+   (seed, epoch) and the validation MSLE computed in numpy; under MultiWorkerMirroredStrategy:
+   Keras fit with Keras' Adam. Each epoch visits the training rows in a permutation seeded by
+   (seed, epoch);
 6. export a SavedModel with the default serving signature (users, products: int64[None]) ->
    predictions: float32[None], plus metrics.json and ids.json, published atomically to
    `<model_root>/<directory>/<version>/`.
@@ -61,6 +64,8 @@ _EVAL_BATCH = 65536
 #: At most this many optimizer steps per XLA call on a single worker (a whole epoch on the book's
 #: data; every call has the same shape, so XLA compiles once).
 _MAX_CHUNK_STEPS = 2048
+#: At most this many bytes of dropout masks per XLA call (see max_chunk_steps).
+_MAX_MASK_BYTES = 64 << 20
 #: Optimizer steps per tf.function call under MultiWorkerMirroredStrategy.
 _DIST_STEPS_PER_EXECUTION = 32
 
@@ -267,25 +272,69 @@ def build_model(keras, n_customers: int, n_products: int, n_factors: int, p_drop
     Q = layers.Reshape((n_factors,))(Q)
     x = layers.Concatenate(axis=1)([P, Q])
     x = layers.Dropout(p_dropout)(x)
-    x = layers.Dense(n_factors)(x)
+    x = layers.Dense(n_factors, name="hidden")(x)
     x = layers.Activation("relu")(x)
     x = layers.Dropout(p_dropout)(x)
-    out = layers.Dense(1)(x)
+    out = layers.Dense(1, name="rating")(x)
     return keras.Model([x1, x2], out, name="DeepCollaborativeFiltering")
 
 
-#: Fold the sparse Adam moments' decay factor back into them once it falls below this.
-_RESCALE_BELOW = 1e-20
+#: Largest book-sized embedding table (max id + 1 rows, times factors) keras_initial_weights draws.
+_MAX_BOOK_TABLE = 1 << 25
+
+
+def keras_initial_weights(tf, seed: int, customers: np.ndarray, products: np.ndarray, factors: int) -> list:
+    """The book's model's initial weights under Keras 3 after keras.utils.set_random_seed(seed)
+    (what the reference notebook runs): Keras' default initializers (embeddings uniform in
+    +-0.05, dense kernels glorot_uniform, zero biases), each drawn by tf.random.stateless_uniform
+    with the seed that Keras 3 takes from Python's random module (random.Random(seed).randint(1,
+    10**9), in layer order; each Dropout layer takes one too). The book's embedding tables have
+    max id + 1 rows indexed by raw id; row i here (the i-th smallest id) gets that table's row for
+    its id, so every customer and product starts from the book's vector. A book-sized table over
+    _MAX_BOOK_TABLE values (huge sparse ids) is drawn at the compact size instead. Returns
+    numpy arrays in model.get_weights() order."""
+    import math
+    import random
+
+    draw = random.Random(seed)
+    s_cust, s_prod, _, s_hidden, _, s_rating = (draw.randint(1, int(1e9)) for _ in range(6))
+
+    def uniform(shape, limit, s):
+        return tf.random.stateless_uniform(shape, seed=tf.constant([s, 0], tf.int32), minval=-limit, maxval=limit,
+                                           dtype=tf.float32).numpy()
+
+    def table(ids, s):
+        rows = int(ids.max()) + 1
+        if rows * factors > _MAX_BOOK_TABLE:
+            return uniform((len(ids), factors), 0.05, s)
+        return uniform((rows, factors), 0.05, s)[ids]
+
+    def glorot(fan_in, fan_out, s):
+        return uniform((fan_in, fan_out), math.sqrt(3.0 / max(1.0, (fan_in + fan_out) / 2.0)), s)
+
+    return [table(customers, s_cust), table(products, s_prod), glorot(2 * factors, factors, s_hidden),
+            np.zeros(factors, np.float32), glorot(factors, 1, s_rating), np.zeros(1, np.float32)]
+
+
+#: Optimizer steps between the folds of the embedding tables' moment scales into the moments
+#: (b1^256 ~ 2e-12: far from float32's limits either way).
+_FOLD_EVERY = 256
 #: Keras' Adam defaults (the book compiles with optimizer="adam").
 _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
 
 
 class XlaAdamTrainer:
-    """Trains the Keras model on chunks of K batches per call: one XLA computation runs a
-    tf.while_loop with one ordinary Adam step per batch that holds real rows (x of shape
-    (K, B, 1), per-row weights, 0 marks padding). Each batch's loss is the mean MSLE over its
-    real rows; `train_chunk` returns the sums needed for the epoch loss Keras reports (batch
-    losses weighted by row counts).
+    """Trains the model on chunks of K batches per call: one XLA computation runs a loop with one
+    ordinary Adam step per batch that holds real rows (x of shape (K, B, 1), per-row weights, 0
+    marks padding). Each batch's loss is the mean MSLE over its real rows; `train_chunk` returns
+    the sums needed for the epoch loss Keras reports (batch losses weighted by row counts).
+
+    The forward pass is the Keras model's training path written in TensorFlow ops on the model's
+    own variables (embedding lookups, concat, dropout, dense + relu, dropout, dense), with the
+    dropout keep masks passed in (`keep`, bool (K, B, 3 * factors): the concat's 2 * factors
+    units, then the hidden layer's factors), drawn by `dropout_keep` from the seed and the epoch,
+    so a run resumed from a checkpoint repeats the uninterrupted run's masks. Kept units are
+    scaled by 1 / (1 - rate), as tf.nn.dropout does.
 
     The optimizer is Adam with Keras' defaults (b1 0.9, b2 0.999, eps 1e-7, bias correction as
     tf-keras: alpha = lr * sqrt(1 - b2^t) / (1 - b1^t)), applied here rather than through
@@ -295,31 +344,56 @@ class XlaAdamTrainer:
     each table keeps its moments scaled by the running decay, m = c1 * M and v = c2 * V
     (c1 = b1^k, c2 = b2^k): a step multiplies two scalars, adds the batch's gradient to the
     batch's rows of M and V (over c1, c2), and moves every row by alpha * c1*M /
-    (sqrt(c2*V) + eps), one fused pass over the table instead of three. Duplicate rows in a
-    batch sum before squaring, as with a dense gradient. When c1 < 1e-20 the scale is folded
-    back into M and V (every ~440 steps), so nothing over- or underflows.
+    (sqrt(c2*V) + eps), one fused pass over the table. Duplicate rows in a batch sum before
+    squaring, as with a dense gradient. Every _FOLD_EVERY steps (an outer loop, so that XLA
+    does not turn a per-step condition into two more passes over each table) and at the end of
+    every call the scales are folded back into M and V, so nothing over- or underflows and a
+    checkpoint holds the plain moments (scales 1).
 
     `variables` (step, then m, v and the scales) are the optimizer state checkpoints save."""
 
-    def __init__(self, tf, keras, model, learning_rate: float, sparse: tuple[str, ...]):
+    def __init__(self, tf, keras, model, learning_rate: float, dropout: float):
         self.tf, self.keras, self.model = tf, keras, model
         self.lr = learning_rate
+        self.rate = float(dropout)
+        hidden, rating = model.get_layer("hidden"), model.get_layer("rating")
+        self.params = [model.get_layer("customer_embedding").embeddings, model.get_layer("product_embedding").embeddings,
+                       hidden.kernel, hidden.bias, rating.kernel, rating.bias]
+        self.factors = int(hidden.kernel.shape[1])
+        self.sparse = [True, True, False, False, False, False]
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="adam_step")
-        tv = model.trainable_variables
-        self.sparse = [any(v.name.startswith(n + "/") for n in sparse) for v in tv]
-        self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name="adam_m") for v in tv]
-        self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name="adam_v") for v in tv]
-        self.scale = [tf.Variable([1.0, 1.0], trainable=False, name="adam_scale") for _ in tv]
+        self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name="adam_m") for v in self.params]
+        self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name="adam_v") for v in self.params]
+        self.scale = [tf.Variable([1.0, 1.0], trainable=False, name="adam_scale") for _ in self.params]
         self.variables = [self.step, *self.m, *self.v, *self.scale]
         self.train_chunk = tf.function(self._train_chunk, jit_compile=True, autograph=False)
+
+    def blank_inputs(self, k: int, batch: int) -> tuple:
+        """train_chunk inputs of k batches of `batch` rows that are all padding (no step runs)."""
+        keep = (k, batch, 3 * self.factors) if self.rate > 0 else (k, 1, 1)
+        ids = np.zeros((k, batch, 1), np.int32)
+        return ids, ids, np.zeros((k, batch, 1), np.float32), np.zeros((k, batch, 1), np.float32), np.zeros(keep, bool)
+
+    def _forward(self, users, products, keep):
+        """The model's output for one batch in training mode (users, products: (B, 1) rows)."""
+        tf = self.tf
+        emb_c, emb_p, k1, b1, k2, b2 = self.params
+        x = tf.concat([tf.gather(emb_c, users[:, 0]), tf.gather(emb_p, products[:, 0])], axis=1)
+        f2 = 2 * self.factors
+        if self.rate > 0:
+            scale = tf.constant(1.0 / (1.0 - self.rate), tf.float32)
+            x = tf.where(keep[:, :f2], x * scale, tf.zeros_like(x))
+        h = tf.nn.relu(tf.matmul(x, k1) + b1)
+        if self.rate > 0:
+            h = tf.where(keep[:, f2:], h * scale, tf.zeros_like(h))
+        return tf.matmul(h, k2) + b2
 
     def _apply(self, grads) -> None:
         tf = self.tf
         t = tf.cast(self.step + 1, tf.float32)
         b1, b2, eps = tf.constant(_BETA_1), tf.constant(_BETA_2), tf.constant(_EPSILON)
         alpha = self.lr * tf.sqrt(1 - tf.pow(b2, t)) / (1 - tf.pow(b1, t))
-        for var, g, m, v, scale, sparse in zip(self.model.trainable_variables, grads, self.m, self.v, self.scale,
-                                               self.sparse):
+        for var, g, m, v, scale, sparse in zip(self.params, grads, self.m, self.v, self.scale, self.sparse):
             if not sparse:
                 g = tf.convert_to_tensor(g)
                 m.assign_add((g - m) * (1 - b1))
@@ -327,15 +401,6 @@ class XlaAdamTrainer:
                 var.assign_sub(m * alpha / (tf.sqrt(v) + eps))
                 continue
             c = scale * tf.stack([b1, b2])
-            fold = c[0] < _RESCALE_BELOW
-
-            def fold_scale(m=m, v=v, c=c):
-                m.assign(m * c[0])
-                v.assign(v * c[1])
-                return tf.constant(0)
-
-            tf.cond(fold, fold_scale, lambda: tf.constant(0))
-            c = tf.where(fold, tf.ones_like(c), c)
             scale.assign(c)
             idx = tf.reshape(g.indices, [-1])
             values = tf.reshape(g.values, [tf.shape(idx)[0], -1])
@@ -347,20 +412,35 @@ class XlaAdamTrainer:
             var.assign_sub(m * (alpha * c[0]) / (tf.sqrt(v * c[1]) + eps))
         self.step.assign_add(1)
 
-    def _train_chunk(self, users, products, y, w):
-        tf, keras, model = self.tf, self.keras, self.model
+    def _fold(self) -> None:
+        """m = c1 * M, v = c2 * V: move the embedding tables' scales into their moments."""
+        for m, v, scale, sparse in zip(self.m, self.v, self.scale, self.sparse):
+            if sparse:
+                c = scale.read_value()
+                m.assign(m * c[0])
+                v.assign(v * c[1])
+                scale.assign(self.tf.ones_like(c))
+
+    def _train_chunk(self, users, products, y, w, keep):
+        tf, keras = self.tf, self.keras
         n_steps = tf.reduce_sum(tf.cast(tf.reduce_sum(w, axis=[1, 2]) > 0, tf.int32))
 
-        def body(k, loss_sum, count_sum):
+        def step(k, loss_sum, count_sum):
             wb = w[k][:, 0]
             with tf.GradientTape() as tape:
-                pred = model((users[k], products[k]), training=True)
+                pred = self._forward(users[k], products[k], keep[k])
                 count = tf.reduce_sum(wb)
                 loss = tf.reduce_sum(keras.losses.mean_squared_logarithmic_error(y[k], pred) * wb) / count
-            self._apply(tape.gradient(loss, model.trainable_variables))
+            self._apply(tape.gradient(loss, self.params))
             return k + 1, loss_sum + loss * count, count_sum + count
 
-        _, loss_sum, count_sum = tf.while_loop(lambda k, *_: k < n_steps, body,
+        def block(k, loss_sum, count_sum):
+            end = tf.minimum(k + _FOLD_EVERY, n_steps)
+            k, loss_sum, count_sum = tf.while_loop(lambda k, *_: k < end, step, (k, loss_sum, count_sum))
+            self._fold()
+            return k, loss_sum, count_sum
+
+        _, loss_sum, count_sum = tf.while_loop(lambda k, *_: k < n_steps, block,
                                                (tf.constant(0), tf.constant(0.0), tf.constant(0.0)))
         return loss_sum, count_sum
 
@@ -384,6 +464,36 @@ def chunked_epoch(u, p, y, batch_size: int, max_chunk: int, order: np.ndarray):
     idx = np.r_[order, np.zeros(pad, order.dtype)].reshape(chunks, k, batch_size, 1)
     w = np.r_[np.ones(n, np.float32), np.zeros(pad, np.float32)].reshape(chunks, k, batch_size, 1)
     return u[idx], p[idx], y[idx], w
+
+
+def max_chunk_steps(batch_size: int, factors: int) -> int:
+    """Optimizer steps per XLA call at most: _MAX_CHUNK_STEPS, fewer where one call's dropout
+    masks (batch_size * 3 * factors bytes a step) would pass _MAX_MASK_BYTES."""
+    return max(1, min(_MAX_CHUNK_STEPS, _MAX_MASK_BYTES // (batch_size * 3 * factors)))
+
+
+def dropout_keep(seed: int, epoch: int, chunk: int, shape: tuple, rate: float) -> np.ndarray:
+    """Dropout keep masks for one XLA call (bool, True with probability 1 - rate): float32
+    uniforms from numpy's default_rng([seed, epoch, chunk, 1]) >= rate, as tf.nn.dropout keeps.
+    With rate 0 nothing is dropped and a (K, 1, 1) placeholder stands in."""
+    if rate <= 0:
+        return np.ones((shape[0], 1, 1), bool)
+    return np.random.default_rng([seed, epoch, chunk, 1]).random(shape, dtype=np.float32) >= np.float32(rate)
+
+
+def predict(weights: list, users: np.ndarray, products: np.ndarray) -> np.ndarray:
+    """The model's inference output (dropout off) for embedding row indices, in numpy float32;
+    `weights` as model.get_weights()."""
+    emb_c, emb_p, k1, b1, k2, b2 = weights
+    h = np.concatenate([emb_c[users], emb_p[products]], axis=1) @ k1 + b1
+    return (np.maximum(h, 0, out=h) @ k2 + b2)[:, 0]
+
+
+def keras_msle(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean squared logarithmic error computed as Keras does (float32, both clipped at 1e-7)."""
+    eps = np.float32(1e-7)
+    d = np.log(np.maximum(y_pred, eps) + np.float32(1)) - np.log(np.maximum(y_true, eps) + np.float32(1))
+    return float(np.mean(np.square(d, dtype=np.float32), dtype=np.float32))
 
 
 def make_serving_module(tf, weights, customers: np.ndarray, products: np.ndarray, fallback: float):
@@ -426,9 +536,29 @@ def make_serving_module(tf, weights, customers: np.ndarray, products: np.ndarray
     return Recommender()
 
 
+class _Ahead:
+    """Iterates a generator one item ahead on a helper thread: the next XLA call's numpy inputs
+    (permutation, batches, dropout masks) are made while the current call runs, which holds no GIL."""
+
+    def __init__(self, gen):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.gen = gen
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="recommender-feed")
+        self.pending = self.pool.submit(next, gen, None)
+
+    def __next__(self):
+        item = self.pending.result()
+        self.pending = self.pool.submit(next, self.gen, None)
+        return item
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 class _ExportPrep:
-    """Builds the serving module and traces its signature on a background thread (started during
-    a later epoch, whose single XLA call leaves the GIL free), so that the export after training
+    """Builds the serving module and traces its signature on a background thread (started while
+    XLA compiles the training step, which leaves the GIL free), so that the export after training
     only copies the final weights in and writes the SavedModel. Without start() it does the same
     work when the module is asked for."""
 
@@ -514,9 +644,10 @@ class TrainingState:
     epoch (runtime.checkpoint layout: `<checkpoint_uri>/ckpt-<epoch>/{weights.npz,state.json}`).
 
     The split and each epoch's data order are functions of the seed (split_indices, epoch_order),
-    so epoch + seed is the whole data state. Dropout masks after a resume come from a freshly
-    seeded stream (TF's stateful random kernels cannot be checkpointed): statistically the same,
-    not bit-identical to an uninterrupted run."""
+    so epoch + seed is the whole data state; alone, so are the dropout masks (dropout_keep), and a
+    resumed run repeats the uninterrupted one. Under MWMS, Keras' dropout masks after a resume come
+    from a freshly seeded stream (TF's stateful random kernels cannot be checkpointed):
+    statistically the same, not bit-identical to an uninterrupted run."""
 
     epoch: int = 0
     loss: list = None
@@ -644,6 +775,7 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     with strategy.scope():
         model = build_model(keras, len(data.customers), len(data.products), tc.factors, tc.dropout)
+        model.set_weights(keras_initial_weights(tf, tc.seed, data.customers, data.products, tc.factors))
         if distributed:
             # MWMS all-reduces every step; collectives are not XLA-compiled on CPU.
             optimizer = keras.optimizers.Adam(learning_rate=tc.learning_rate)
@@ -652,28 +784,23 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
             optimizer.build(model.trainable_variables)
             opt_vars = optimizer.variables
         else:
-            trainer = XlaAdamTrainer(tf, keras, model, tc.learning_rate, ("customer_embedding", "product_embedding"))
+            trainer = XlaAdamTrainer(tf, keras, model, tc.learning_rate, tc.dropout)
             opt_vars = trainer.variables
         if state.store is not None:
             state.restore(model, opt_vars)
 
-    chunk = _DIST_STEPS_PER_EXECUTION if distributed else chunked_steps(len(y_tr), tc.batch_size, _MAX_CHUNK_STEPS)
-    val_ds = (tf.data.Dataset.from_tensor_slices(((u_va[:, None], p_va[:, None]), y_va[:, None]))
-              .batch(_EVAL_BATCH).cache().with_options(opts))
-    val_x = (tf.constant(u_va[:, None]), tf.constant(p_va[:, None]))
-    val_y = tf.constant(y_va[:, None])
-
-    @tf.function(jit_compile=False, autograph=False)
-    def val_msle():
-        """Validation MSLE in inference mode (plain graph: not worth an XLA compile)."""
-        return tf.reduce_mean(keras.losses.mean_squared_logarithmic_error(val_y, model(val_x, training=False)))
+    max_steps = max_chunk_steps(tc.batch_size, tc.factors)
+    chunk = _DIST_STEPS_PER_EXECUTION if distributed else chunked_steps(len(y_tr), tc.batch_size, max_steps)
+    if distributed:
+        val_ds = (tf.data.Dataset.from_tensor_slices(((u_va[:, None], p_va[:, None]), y_va[:, None]))
+                  .batch(_EVAL_BATCH).cache().with_options(opts))
 
     def train_epoch(epoch: int) -> dict:
         """One epoch in its seeded order; returns Keras-style logs. On SIGTERM it stops at the next
         chunk boundary (each XLA call alone; under MWMS at the epoch end, so that the workers'
         collectives stay in step) and raises Terminated: the unfinished epoch is discarded."""
-        order = epoch_order(len(y_tr), tc.seed, epoch)
         if distributed:
+            order = epoch_order(len(y_tr), tc.seed, epoch)
             ds = (tf.data.Dataset.from_tensor_slices(((u_tr[order][:, None], p_tr[order][:, None]), y_tr[order][:, None]))
                   .batch(tc.batch_size).prefetch(tf.data.AUTOTUNE).with_options(opts))
             # Keras evaluates the (sharded) validation set itself.
@@ -685,14 +812,14 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
                                  f"(resumes from the checkpoint of epoch {state.epoch}): {reason}") from None
             return {k: float(v[-1]) for k, v in hist.history.items()}
         loss_sum = count = 0.0
-        chunks = chunked_epoch(u_tr, p_tr, y_tr, tc.batch_size, _MAX_CHUNK_STEPS, order)
-        for i in range(len(chunks[0])):
+        for i in range(n_chunks):
             if i and ctx.stop_requested:
                 raise Terminated(f"terminated by SIGTERM in epoch {epoch + 1}/{tc.epochs} "
                                  f"(resumes from the checkpoint of epoch {state.epoch})")
-            ls, n = trainer.train_chunk(*(tf.constant(a[i]) for a in chunks))
+            ls, n = trainer.train_chunk(*(tf.constant(a) for a in next(feed)))
             loss_sum, count = loss_sum + float(ls), count + float(n)
-        return {"loss": loss_sum / count, "val_loss": float(val_msle())}
+        # validation in inference mode, in numpy (a graph for one pass per epoch costs more to build)
+        return {"loss": loss_sum / count, "val_loss": keras_msle(y_va, predict(model.get_weights(), u_va, p_va))}
 
     def any_worker_stopping() -> bool:
         """All-reduce the workers' stop flags at an epoch end, so that they stop together (SIGTERM
@@ -701,23 +828,48 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
         votes = strategy.run(lambda: tf.identity(flag))
         return float(strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None)) > 0
 
+    def call_inputs(first_epoch: int):
+        """The numpy inputs of every XLA call from first_epoch on, in order (users, products, y,
+        weights, dropout keep masks)."""
+        for epoch in range(first_epoch, tc.epochs):
+            chunks = chunked_epoch(u_tr, p_tr, y_tr, tc.batch_size, max_steps, epoch_order(len(y_tr), tc.seed, epoch))
+            for i in range(n_chunks):
+                keep = dropout_keep(tc.seed, epoch, i, (chunk, tc.batch_size, 3 * tc.factors), tc.dropout)
+                yield (*(a[i] for a in chunks), keep)
+
     export = _ExportPrep(tf, model, data.customers, data.products, train_mean) if task.is_chief else None
-    t_fit, c_fit = time.perf_counter(), time.process_time()
     start_epoch = state.epoch
-    for epoch in range(start_epoch, tc.epochs):
-        t, c = time.perf_counter(), time.process_time()
-        if export is not None and epoch > start_epoch and not distributed:
-            export.start()  # while this epoch's XLA call runs (the GIL is free then)
-        logs = train_epoch(epoch)
-        dt = time.perf_counter() - t
-        state.record(logs["loss"], logs["val_loss"], dt, time.process_time() - c)
-        log.info("epoch %d/%d: loss %.5f val_loss %.5f (%.1f s, %.0f samples/s)", epoch + 1, tc.epochs,
-                 logs["loss"], logs["val_loss"], dt, len(y_tr) / dt)
-        if state.store is not None:
-            state.save(model, opt_vars)
-        if distributed and any_worker_stopping():
-            raise Terminated(f"terminated by SIGTERM (this or another worker) after epoch {epoch + 1}/{tc.epochs}")
-        ctx.check_stop()
+    n_chunks = -(-(-(-len(y_tr) // tc.batch_size)) // max_steps)  # XLA calls per epoch (as chunked_epoch cuts)
+    feed = None
+    t_compile = time.perf_counter()
+    try:
+        if not distributed and start_epoch < tc.epochs:
+            # Trace (Python), then start the helper threads and XLA-compile with an all-padding input
+            # (no step runs): the compile holds no GIL, so the first call's inputs and the serving
+            # module are made meanwhile.
+            blank = trainer.blank_inputs(chunk, tc.batch_size)
+            trainer.train_chunk.get_concrete_function(*(tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in blank))
+            feed = _Ahead(call_inputs(start_epoch))
+            if export is not None:
+                export.start()
+            trainer.train_chunk(*(tf.constant(a) for a in blank))
+        t_fit, c_fit = time.perf_counter(), time.process_time()
+        for epoch in range(start_epoch, tc.epochs):
+            t, c = time.perf_counter(), time.process_time()
+            logs = train_epoch(epoch)
+            dt = time.perf_counter() - t
+            state.record(logs["loss"], logs["val_loss"], dt, time.process_time() - c)
+            log.info("epoch %d/%d: loss %.5f val_loss %.5f (%.1f s, %.0f samples/s)", epoch + 1, tc.epochs,
+                     logs["loss"], logs["val_loss"], dt, len(y_tr) / dt)
+            if state.store is not None:
+                state.save(model, opt_vars)
+            if not distributed:
+                ctx.check_stop()
+            elif any_worker_stopping():  # a SIGTERM after the vote counts at the next epoch's end
+                raise Terminated(f"terminated by SIGTERM (this or another worker) after epoch {epoch + 1}/{tc.epochs}")
+    finally:
+        if feed is not None:
+            feed.close()
     t_trained = time.perf_counter()
     epoch_s = state.epoch_s[-(tc.epochs - start_epoch):] if tc.epochs > start_epoch else []
 
@@ -738,7 +890,7 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
         "train_mean": train_mean,
         "workers": task.world_size,
         "timings_s": {"import": t_import - t_start, "read": t_read - t_import, "preprocess": t_prep - t_read,
-                      "build": t_fit - t_prep, "epochs": epoch_s, "epochs_cpu": state.epoch_cpu_s[-len(epoch_s):] if epoch_s else [],
+                      "build": t_compile - t_prep, "compile": t_fit - t_compile, "epochs": epoch_s, "epochs_cpu": state.epoch_cpu_s[-len(epoch_s):] if epoch_s else [],
                       "epochs_all_attempts": list(state.epoch_s),
                       "train": t_trained - t_fit,
                       "cpu_before_fit": c_fit - c_start, "cpu_before_export": time.process_time() - c_start},
