@@ -366,7 +366,7 @@ def test_xla_adam_trainer_is_keras_adam(monkeypatch):
         return rec.build_model(keras, 12, 3, 4, 0.0)
 
     model = fresh()
-    trainer = rec.XlaAdamTrainer(tf, keras, model, 0.01, 0.0)
+    trainer = rec.XlaAdamTrainer(tf, model.trainable_variables, 0.01, 0.0)
     keep = rec.dropout_keep(0, 0, 0, (k, b, 12), 0.0)
     loss_sum, count = trainer.train_chunk(*(tf.constant(a[0]) for a in (users, products, y, w)), tf.constant(keep))
 
@@ -402,7 +402,7 @@ def test_training_forward_applies_the_given_dropout_masks():
     tf, keras = load_tf()
     keras.utils.set_random_seed(2)
     model = rec.build_model(keras, 6, 4, 3, 0.25)
-    trainer = rec.XlaAdamTrainer(tf, keras, model, 0.01, 0.25)
+    trainer = rec.XlaAdamTrainer(tf, model.trainable_variables, 0.01, 0.25)
     users, products = np.array([[0], [5], [2], [2]], np.int32), np.array([[3], [0], [1], [1]], np.int32)
     keep = rec.dropout_keep(7, 1, 0, (1, 4, 9), 0.25)[0]
     ec, ep, k1, b1, k2, b2 = model.get_weights()

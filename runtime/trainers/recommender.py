@@ -283,6 +283,30 @@ def build_model(keras, n_customers: int, n_products: int, n_factors: int, p_drop
 _MAX_BOOK_TABLE = 1 << 25
 
 
+class WeightSet:
+    """The model's six weights as plain tf.Variables (the single-worker path trains these with
+    XlaAdamTrainer and exports them, so it needs no Keras model): get_weights / set_weights /
+    weights as on the Keras model from build_model, in the same order."""
+
+    NAMES = ("customer_embedding", "product_embedding", "hidden_kernel", "hidden_bias", "rating_kernel", "rating_bias")
+
+    def __init__(self, tf, weights: list):
+        self.variables = [tf.Variable(w, name=n) for w, n in zip(weights, self.NAMES)]
+
+    @property
+    def weights(self) -> list:
+        return self.variables
+
+    def get_weights(self) -> list:
+        return [v.numpy() for v in self.variables]
+
+    def set_weights(self, weights: list) -> None:
+        if [tuple(w.shape) for w in weights] != [tuple(v.shape) for v in self.variables]:
+            raise ValueError("weights do not fit this model")
+        for v, w in zip(self.variables, weights):
+            v.assign(w)
+
+
 def keras_initial_weights(tf, seed: int, customers: np.ndarray, products: np.ndarray, factors: int) -> list:
     """The book's model's initial weights under Keras 3 after keras.utils.set_random_seed(seed)
     (what the reference notebook runs): Keras' default initializers (embeddings uniform in
@@ -329,8 +353,9 @@ class XlaAdamTrainer:
     marks padding). Each batch's loss is the mean MSLE over its real rows; `train_chunk` returns
     the sums needed for the epoch loss Keras reports (batch losses weighted by row counts).
 
-    The forward pass is the Keras model's training path written in TensorFlow ops on the model's
-    own variables (embedding lookups, concat, dropout, dense + relu, dropout, dense), with the
+    `params` are the model's six variables in model.get_weights() order (WeightSet.variables, or
+    a Keras model's trainable_variables). The forward pass is the Keras model's training path in
+    TensorFlow ops (embedding lookups, concat, dropout, dense + relu, dropout, dense), with the
     dropout keep masks passed in (`keep`, bool (K, B, 3 * factors): the concat's 2 * factors
     units, then the hidden layer's factors), drawn by `dropout_keep` from the seed and the epoch,
     so a run resumed from a checkpoint repeats the uninterrupted run's masks. Kept units are
@@ -352,14 +377,12 @@ class XlaAdamTrainer:
 
     `variables` (step, then m, v and the scales) are the optimizer state checkpoints save."""
 
-    def __init__(self, tf, keras, model, learning_rate: float, dropout: float):
-        self.tf, self.keras, self.model = tf, keras, model
+    def __init__(self, tf, params: list, learning_rate: float, dropout: float):
+        self.tf = tf
         self.lr = learning_rate
         self.rate = float(dropout)
-        hidden, rating = model.get_layer("hidden"), model.get_layer("rating")
-        self.params = [model.get_layer("customer_embedding").embeddings, model.get_layer("product_embedding").embeddings,
-                       hidden.kernel, hidden.bias, rating.kernel, rating.bias]
-        self.factors = int(hidden.kernel.shape[1])
+        self.params = list(params)
+        self.factors = int(self.params[2].shape[1])
         self.sparse = [True, True, False, False, False, False]
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="adam_step")
         self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name="adam_m") for v in self.params]
@@ -422,7 +445,8 @@ class XlaAdamTrainer:
                 scale.assign(self.tf.ones_like(c))
 
     def _train_chunk(self, users, products, y, w, keep):
-        tf, keras = self.tf, self.keras
+        tf = self.tf
+        eps = tf.constant(_EPSILON)
         n_steps = tf.reduce_sum(tf.cast(tf.reduce_sum(w, axis=[1, 2]) > 0, tf.int32))
 
         def step(k, loss_sum, count_sum):
@@ -430,7 +454,9 @@ class XlaAdamTrainer:
             with tf.GradientTape() as tape:
                 pred = self._forward(users[k], products[k], keep[k])
                 count = tf.reduce_sum(wb)
-                loss = tf.reduce_sum(keras.losses.mean_squared_logarithmic_error(y[k], pred) * wb) / count
+                # Keras' mean_squared_logarithmic_error (one output per row)
+                msle = tf.square(tf.math.log(tf.maximum(pred, eps) + 1.0) - tf.math.log(tf.maximum(y[k], eps) + 1.0))
+                loss = tf.reduce_sum(msle[:, 0] * wb) / count
             self._apply(tape.gradient(loss, self.params))
             return k + 1, loss_sum + loss * count, count_sum + count
 
@@ -769,22 +795,24 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
     ctx.check_stop()
 
     tf.random.set_seed(tc.seed)
-    keras.utils.set_random_seed(tc.seed)
     distributed = task.distributed
     opts = tf.data.Options()
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    initial = keras_initial_weights(tf, tc.seed, data.customers, data.products, tc.factors)
     with strategy.scope():
-        model = build_model(keras, len(data.customers), len(data.products), tc.factors, tc.dropout)
-        model.set_weights(keras_initial_weights(tf, tc.seed, data.customers, data.products, tc.factors))
         if distributed:
+            keras.utils.set_random_seed(tc.seed)
+            model = build_model(keras, len(data.customers), len(data.products), tc.factors, tc.dropout)
+            model.set_weights(initial)
             # MWMS all-reduces every step; collectives are not XLA-compiled on CPU.
             optimizer = keras.optimizers.Adam(learning_rate=tc.learning_rate)
             model.compile(optimizer=optimizer, loss=keras.losses.MeanSquaredLogarithmicError(),
                           steps_per_execution=_DIST_STEPS_PER_EXECUTION)
             optimizer.build(model.trainable_variables)
             opt_vars = optimizer.variables
-        else:
-            trainer = XlaAdamTrainer(tf, keras, model, tc.learning_rate, tc.dropout)
+        else:  # alone the model is its six variables (a Keras model costs ~0.1 s to build)
+            model = WeightSet(tf, initial)
+            trainer = XlaAdamTrainer(tf, model.variables, tc.learning_rate, tc.dropout)
             opt_vars = trainer.variables
         if state.store is not None:
             state.restore(model, opt_vars)
