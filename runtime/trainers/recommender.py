@@ -585,26 +585,38 @@ class _Ahead:
 class _ExportPrep:
     """Builds the serving module and traces its signature on a background thread (started while
     XLA compiles the training step, which leaves the GIL free), so that the export after training
-    only copies the final weights in and writes the SavedModel. Without start() it does the same
-    work when the module is asked for."""
+    only copies the final weights in and writes the SavedModel. The thread also writes a
+    throwaway SavedModel of the placeholder weights under `work_dir` (deleted at once): the first
+    tf.saved_model.save in a process pays one-time costs (~0.1 s) that the real export then skips.
+    Without start() the module is built when asked for."""
 
-    def __init__(self, tf, model, customers, products, fallback: float):
+    def __init__(self, tf, model, customers, products, fallback: float, work_dir: Path | None = None):
         import threading
 
         self.tf = tf
+        self.work_dir = work_dir
         # placeholders of the weights' shapes: the thread never reads variables that training updates
         self.zeros = [np.zeros(w.shape, w.dtype.as_numpy_dtype) for w in model.weights]
         self.args = (customers, products, fallback)
         self.module = self.error = None
-        self.thread = threading.Thread(target=self._build, name="recommender-export-prep", daemon=True)
+        self.thread = threading.Thread(target=self._build, args=(True,), name="recommender-export-prep", daemon=True)
         self.started = False
 
-    def _build(self) -> None:
+    def _build(self, warm: bool = False) -> None:
         try:
             self.module = make_serving_module(self.tf, self.zeros, *self.args)
             self.module.serve.get_concrete_function()
         except Exception as exc:  # noqa: BLE001 - re-raised on the main thread by module_with
             self.error = exc
+            return
+        if warm:
+            try:
+                for var, z in zip(self.module.weights, self.zeros):
+                    var.assign(z)
+                with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="recommender-warmup-") as tmp:
+                    self.tf.saved_model.save(self.module, tmp, signatures={"serving_default": self.module.serve})
+            except Exception as exc:  # noqa: BLE001 - only a warm-up: the real export reports its own errors
+                log.debug("SavedModel warm-up failed: %s", exc)
 
     def start(self) -> None:
         if not self.started:
@@ -865,7 +877,7 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
                 keep = dropout_keep(tc.seed, epoch, i, (chunk, tc.batch_size, 3 * tc.factors), tc.dropout)
                 yield (*(a[i] for a in chunks), keep)
 
-    export = _ExportPrep(tf, model, data.customers, data.products, train_mean) if task.is_chief else None
+    export = _ExportPrep(tf, model, data.customers, data.products, train_mean, ctx.work_dir) if task.is_chief else None
     start_epoch = state.epoch
     n_chunks = -(-(-(-len(y_tr) // tc.batch_size)) // max_steps)  # XLA calls per epoch (as chunked_epoch cuts)
     feed = None
