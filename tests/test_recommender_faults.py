@@ -398,3 +398,34 @@ def test_two_workers_stop_together_on_sigterm_and_resume(tmp_path):
     assert codes == [0, 0], [(tmp_path / f"second{i}.log").read_text()[-2000:] for i in range(2)]
     metrics = json.loads((tmp_path / "models" / "rec" / "1" / "metrics.json").read_text())
     assert metrics["workers"] == 2 and metrics["resumed_from_epoch"] == saved and len(metrics["loss"]) == 4
+
+
+def test_a_resumed_run_repeats_the_uninterrupted_one(tmp_path, sample):
+    """Alone, the split, each epoch's order, the dropout masks and the initial weights are functions
+    of the seed, and the checkpoint holds the exact weights and Adam state: 1 epoch + a resumed 2nd
+    gives the same numbers and weights as 2 epochs at once (in process, each run compiles anew)."""
+    from runtime.__main__ import Context
+    from runtime.context import Task
+    from runtime.trainers import recommender as rec
+
+    small = tmp_path / "trx.csv"
+    small.write_text("".join(sample.read_text().splitlines(keepends=True)[:3001]))
+
+    def run(tag: str, epochs: int) -> dict:
+        cfg = RuntimeConfig(job=JobInfo(name="recresume", framework="tensorflow"), trainer=RecommenderConfig(
+            users_uri=str(USERS), transactions_uri=str(small), export_directory="rec", epochs=epochs,
+            model_root=str(tmp_path / f"models-{tag}"), checkpoint_uri=str(tmp_path / f"ckpt-{tag}")))
+        work = tmp_path / f"work-{tag}-{epochs}"
+        work.mkdir()
+        return rec.run(cfg, Context(task=Task(), config=cfg, work_dir=work))
+
+    whole = run("whole", 2)
+    run("split", 1)
+    resumed = run("split", 2)
+    assert resumed["resumed_from_epoch"] == 1 and whole["resumed_from_epoch"] == 0
+    assert resumed["loss"] == whole["loss"] and resumed["val_loss"] == whole["val_loss"]
+    with np.load(tmp_path / "ckpt-whole" / "ckpt-2" / "weights.npz") as a, \
+            np.load(tmp_path / "ckpt-split" / "ckpt-2" / "weights.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for name in a.files:
+            np.testing.assert_array_equal(a[name], b[name])
