@@ -386,12 +386,13 @@ class Storage:
 
     def _call(self, what: str, uri: str, fn: Callable[[], _T], *, retry: RetryPolicy | None = None) -> _T:
         """Run fn, retrying transient errors; map every storage failure to a RuntimeFailure."""
-        import urllib3.exceptions as ux
-        from minio.error import MinioException
-
         policy = retry or self.retry
+        expected: tuple[type[BaseException], ...] = (OSError, ValueError)
+        if is_s3(uri):  # minio and urllib3 (with pycryptodome) cost a local-path job ~0.2 s to import
+            import urllib3.exceptions as ux
+            from minio.error import MinioException
 
-        expected = (MinioException, ux.HTTPError, OSError, ValueError)
+            expected = (MinioException, ux.HTTPError, *expected)
         attempt, first_failure = 0, None
         while True:
             try:

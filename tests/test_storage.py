@@ -8,12 +8,14 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import S3Server, free_port, put_bytes
+from conftest import REPO, S3Server, free_port, put_bytes
 
 from runtime.config import StorageConfig
 from runtime.errors import ConfigError, DataError, ExitCode, StorageError, StorageUnavailable
@@ -441,3 +443,14 @@ def test_local_path_rejects_foreign_uris():
     with pytest.raises(StorageError, match="unsupported URI"):
         local_path("http://host/x", {})
     assert split_s3_uri("s3://bucket/a/b") == ("bucket", "a/b")
+
+
+def test_local_paths_never_import_the_s3_client(tmp_path):
+    """A job on PVC paths only does not pay for importing minio/urllib3 (~0.2 s)."""
+    code = ("import sys, pathlib\nfrom runtime.storage import Storage\nfrom runtime.config import StorageConfig\n"
+            "st = Storage.from_config(StorageConfig())\np = pathlib.Path(sys.argv[1]) / 'x'\np.write_bytes(b'hi')\n"
+            "assert st.read_bytes(str(p)) == b'hi'\n"
+            "print(sorted(m for m in ('minio', 'urllib3') if m in sys.modules))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
