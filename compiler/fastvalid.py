@@ -27,11 +27,12 @@ if TYPE_CHECKING:
 
 _HERE = Path(__file__).resolve().parent
 _REPO = _HERE.parent
-_SNAPSHOT = _HERE / "spec_schema.json"
-_FORMAT = 1
-# Keep in step with compiler/snapshot.py (not imported: it needs pydantic).
-_SOURCES = ("compiler/spec.py", "compiler/specdefs.py", "runtime/config.py", "runtime/rules.py")
-_LIGHT_MODULES = ("compiler.specdefs", "runtime.rules")
+SNAPSHOT = _HERE / "spec_schema.json"
+FORMAT = 1
+#: The files the snapshot depends on (their SHA-256 is recorded in it and checked before use).
+SOURCES = ("compiler/spec.py", "compiler/specdefs.py", "runtime/config.py", "runtime/rules.py")
+#: Modules a snapshot may name validator functions from: they import no pydantic.
+LIGHT_MODULES = ("compiler.specdefs", "runtime.rules")
 
 
 class Unfit(Exception):
@@ -77,18 +78,23 @@ def _copy(v: Any) -> Any:
     return v
 
 
-def _source_digest() -> str:
+def source_digest(repo: Path = _REPO) -> str:
+    """SHA-256 over the model source files (names and bytes)."""
     h = sha256()
-    for rel in _SOURCES:
-        h.update(rel.encode() + b"\0" + (_REPO / rel).read_bytes() + b"\0")
+    for rel in SOURCES:
+        h.update(rel.encode() + b"\0" + (repo / rel).read_bytes() + b"\0")
     return h.hexdigest()
 
 
 def _pattern(p: str) -> re.Pattern:
     """pydantic-core's (Rust) `^...$` pattern in Python's re: `$` there never matches before a newline."""
-    if not p.endswith("$") or p.endswith("\\$") or p.count("$") != 1 or "(?" in p:
+    if (not p.endswith("$") or p.endswith("\\$") or p.count("$") != 1
+            or any(rust in p for rust in ("(?", "[[:", "\\p", "\\P", "\\z"))):  # syntax the engines read differently
         raise Unfit(f"pattern {p!r}")
-    return re.compile(p[:-1] + r"\Z")
+    try:
+        return re.compile(p[:-1] + r"\Z")
+    except re.error:
+        raise Unfit(f"pattern {p!r}") from None
 
 
 #: The keys each core-schema type may carry for the walker to take it; anything else -> pydantic.
@@ -117,7 +123,7 @@ class Validator:
     """The snapshot's models, each schema node turned into a checking function on first use."""
 
     def __init__(self, doc: dict):
-        if doc.get("format") != _FORMAT:
+        if doc.get("format") != FORMAT:
             raise Unfit("snapshot format")
         self.roots: dict[str, dict] = doc["roots"]
         self.refs: dict[str, dict] | None = None
@@ -380,7 +386,7 @@ class Validator:
         if f.get("type") != "no-info" or set(f) != {"type", "function"}:
             raise Unfit("function")
         mod, name = f["function"]["$fn"].split(":")
-        if mod not in _LIGHT_MODULES:
+        if mod not in LIGHT_MODULES:
             raise Unfit(mod)
         rule = getattr(importlib.import_module(mod), name)
 
@@ -413,8 +419,8 @@ def validator() -> Validator | None:
         return None
     if _validator is False:
         try:
-            doc = json.loads(_SNAPSHOT.read_bytes())
-            _validator = Validator(doc) if doc.get("sources") == _source_digest() else None
+            doc = json.loads(SNAPSHOT.read_bytes())
+            _validator = Validator(doc) if doc.get("sources") == source_digest() else None
         except (OSError, ValueError, KeyError, TypeError, Unfit):
             _validator = None
     return _validator
@@ -427,7 +433,7 @@ def validate_spec(data: Any):
         return None
     try:
         return v.validate("TrainingJob", data)
-    except (Unfit, RecursionError):
+    except Exception:  # noqa: BLE001 - Unfit, or a snapshot the walker misreads: pydantic decides
         return None
 
 
@@ -438,7 +444,7 @@ def construct_like(obj: Any, name: str, data: dict) -> Any:
         if v is not None:
             try:
                 return v.validate(name, data)
-            except Unfit:
+            except Exception:  # noqa: BLE001 - as validate_spec: pydantic decides
                 pass
     from compiler.snapshot import ROOTS
 

@@ -14,19 +14,14 @@ Usage: python -m compiler.snapshot [--check | --print]
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sys
 from pathlib import Path
 
+from compiler.fastvalid import FORMAT, LIGHT_MODULES, SNAPSHOT, source_digest
+
 REPO = Path(__file__).resolve().parents[1]
-SNAPSHOT = Path(__file__).resolve().parent / "spec_schema.json"
-FORMAT = 1
-#: The files whose content the snapshot depends on (hashed into it, checked before each use).
-SOURCES = ("compiler/spec.py", "compiler/specdefs.py", "runtime/config.py", "runtime/rules.py")
-#: Modules a snapshot may name functions from: they import no pydantic.
-LIGHT_MODULES = ("compiler.specdefs", "runtime.rules")
 #: Models the snapshot can validate, and where they live.
 ROOTS = {"TrainingJob": "compiler.spec", "Replica": "compiler.spec", "RuntimeConfig": "runtime.config"}
 # Keys of pydantic's core schema that only serve serialization or JSON Schema.
@@ -36,14 +31,6 @@ _REF_ID = re.compile(r":\d+$")
 
 class SnapshotError(Exception):
     """The models use something the snapshot cannot express."""
-
-
-def source_digest(repo: Path = REPO) -> str:
-    """SHA-256 over the model source files (names and bytes)."""
-    h = hashlib.sha256()
-    for rel in SOURCES:
-        h.update(rel.encode() + b"\0" + (repo / rel).read_bytes() + b"\0")
-    return h.hexdigest()
 
 
 def _plain(value, key: str | None = None):
