@@ -33,7 +33,7 @@ def validate(doc: Loaded, *, fast: bool = False):
 
         job = fastvalid.validate_spec(doc.data)
         if job is not None:
-            _raise_checks(doc, job, [])
+            _raise_checks(doc, job)
             return job
     from pydantic import ValidationError
 
@@ -43,12 +43,13 @@ def validate(doc: Loaded, *, fast: bool = False):
         job = TrainingJob.model_validate(doc.data)
     except ValidationError as exc:
         raise SpecError(_dedupe(_from_pydantic(doc, exc))) from None
-    _raise_checks(doc, job, [])
+    _raise_checks(doc, job)
     return job
 
 
-def _raise_checks(doc: Loaded, job, diags: list[Diagnostic]) -> None:
+def _raise_checks(doc: Loaded, job) -> None:
     """Raise SpecError with the cross-field problems of a validated job, if any."""
+    diags = []
     for loc, message, *where in check(job):
         line, col = doc.pos(loc, key=True) if where == ["key"] else _check_pos(doc, loc)
         diags.append(Diagnostic(doc.path, line, col, _dotted(loc), message))

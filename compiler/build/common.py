@@ -63,7 +63,6 @@ def metadata(job: TrainingJob, name: str, *, extra_labels: dict[str, str] | None
 def replica_map(job: TrainingJob) -> dict[str, Replica]:
     """Replica types in canonical order with their settings (defaults filled in)."""
     from compiler.checks import replica_types
-
     from compiler.fastvalid import construct_like
 
     given = job.spec.replicas
