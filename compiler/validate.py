@@ -16,6 +16,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render s
 if TYPE_CHECKING:
     from typing import Any
 
+    from compiler.spec import TrainingJob
+
 _CREDENTIAL_KEY = re.compile(r"(?i)(secret|password|passwd|token|access_?key|api_?key|credential)")
 _STR_TAGS = {"str", "constrained-str"}
 _UNION_TAGS = _STR_TAGS | {"EnvFrom", "int"}

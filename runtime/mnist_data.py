@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import shutil
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Iterable
 
 import numpy as np
 
-from runtime.errors import ConfigError, DataError
+from runtime.errors import ConfigError, DataError, RuntimeFailure, Terminated
 
 IMAGES_FILE = "t10k-images-idx3-ubyte.gz"
 LABELS_FILE = "t10k-labels-idx1-ubyte.gz"
@@ -257,3 +259,19 @@ class StepCheckpoints:
 
     def due(self, step: int) -> bool:
         return self.store is not None and (step % self.every == 0 or step == self.max_steps)
+
+    def write(self, step: int, write_local, *, publish: bool, quiet: bool) -> None:
+        """write_local(folder) fills a scratch folder; with `publish` it goes to the store; the
+        folder is removed. A save storage refuses is logged and training goes on when `quiet` (the
+        previous checkpoint stays the one to resume from); Terminated always propagates."""
+        local = Path(tempfile.mkdtemp(prefix="ckpt-", dir=self.ctx.work_dir))
+        try:
+            write_local(local)
+            if publish:
+                self.log.info("checkpoint at step %d: %s", step, self.store.save(local, step))
+        except RuntimeFailure as exc:
+            if not quiet or isinstance(exc, Terminated):
+                raise
+            self.log.warning("checkpoint at step %d not saved (training goes on): %s", step, exc)
+        finally:
+            shutil.rmtree(local, ignore_errors=True)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -199,18 +198,7 @@ class _Checkpoints(md.StepCheckpoints):
         A periodic save that storage refuses is logged and training goes on (quiet); the next
         one may succeed, and the previous checkpoint stays the one to resume from."""
         self.step.assign(step)
-        local = Path(tempfile.mkdtemp(prefix="ckpt-", dir=self.ctx.work_dir))
-        try:
-            self.ckpt.write(str(local / "ckpt"))
-            if self.chief:
-                uri = self.store.save(local, step)
-                log.info("checkpoint at step %d: %s", step, uri)
-        except RuntimeFailure as exc:
-            if not quiet or isinstance(exc, Terminated):
-                raise
-            log.warning("checkpoint at step %d not saved (training goes on): %s", step, exc)
-        finally:
-            shutil.rmtree(local, ignore_errors=True)
+        self.write(step, lambda local: self.ckpt.write(str(local / "ckpt")), publish=self.chief, quiet=quiet)
 
     def stop(self, step: int) -> None:
         """All replicas agreed to stop after `step`: save a checkpoint, then raise Terminated."""

@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -194,7 +193,7 @@ class _Checkpoints(md.StepCheckpoints):
                 state = self.torch.load(path, map_location=device, weights_only=True)
             except OSError:
                 raise
-            except Exception as exc:  # torch.load raises whatever its unpickler hit (KeyError, EOFError...)
+            except Exception:  # torch.load raises whatever its unpickler hit (KeyError, EOFError...)
                 raise DataError(str(path), "cannot restore the checkpoint: not a readable torch checkpoint") from None
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
@@ -212,21 +211,12 @@ class _Checkpoints(md.StepCheckpoints):
         """Rank 0 writes state.pt into the store; a refused periodic save is logged (quiet)."""
         if self.rank != 0:
             return
-        local = Path(tempfile.mkdtemp(prefix="ckpt-", dir=self.ctx.work_dir))
         state = {"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
                  "rng": self.torch.get_rng_state()}
         device = next(model.parameters()).device
         if device.type == "cuda":
             state["cuda_rng"] = self.torch.cuda.get_rng_state(device)
-        try:
-            self.torch.save(state, local / "state.pt")
-            log.info("checkpoint at step %d: %s", step, self.store.save(local, step))
-        except RuntimeFailure as exc:
-            if not quiet or isinstance(exc, Terminated):
-                raise
-            log.warning("checkpoint at step %d not saved (training goes on): %s", step, exc)
-        finally:
-            shutil.rmtree(local, ignore_errors=True)
+        self.write(step, lambda local: self.torch.save(state, local / "state.pt"), publish=True, quiet=quiet)
 
     def stop(self, model, opt, step: int) -> None:
         """All ranks agreed to stop after `step`: rank 0 saves, then every rank raises Terminated."""
