@@ -71,6 +71,34 @@ def recommender_section() -> str:
     return "\n".join(out)
 
 
+def recommender_quality_section() -> str:
+    d = _load("recommender_quality")
+    if not d:
+        return ""
+    out = ["### Recommender model quality (`bench/recommender_quality.py`)", "",
+           f"Validation MSLE over {d['seeds']} seeds against the reference (seed 0 unmodified, other seeds a copy "
+           "with only its seeds changed); per seed both validate on the same shuffled split, "
+           f"{d['epochs']} epochs, batch size {d['batch_size']}.", "",
+           "| seed | best, reference | best, specc | final epoch, reference | final epoch, specc | training mean |",
+           "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in d["rows"]:
+        ref, us = r["reference"], r["specc"]
+        out.append(f"| {r['seed']} | {min(ref['val_loss']):.5f} | {min(us['val_loss']):.5f} | {ref['val_loss'][-1]:.5f} | "
+                   f"{us['val_loss'][-1]:.5f} | {us['val_msle_mean_predictor']:.5f} |")
+    out += ["", "| over the seeds | reference mean | specc mean | specc - reference, mean +- s.e. | specc lower / equal / higher |",
+            "| --- | ---: | ---: | ---: | ---: |"]
+    for name, key in (("best validation MSLE", "best_val_msle"), ("final-epoch validation MSLE", "final_val_msle")):
+        s = d[key]
+        out.append(f"| {name} | {s['reference_mean']:.5f} | {s['specc_mean']:.5f} | "
+                   f"{s['mean_difference']:+.6f} +- {s['standard_error']:.6f} | "
+                   f"{s['specc_lower']} / {s['equal']} / {s['reference_lower']} |")
+    o = d["keras_fit_epoch_order"]
+    out += ["", f"Keras 3 `fit` on numpy input after `keras.utils.set_random_seed` (as the reference runs it): "
+            f"shuffled {'yes' if o['shuffled'] else 'no'}, same order in every epoch "
+            f"{'yes' if o['same_every_epoch'] else 'no'} (checked by the benchmark on a 32-row array)."]
+    return "\n".join(out)
+
+
 def income_section() -> str:
     d = _load("income")
     if not d:
@@ -104,7 +132,8 @@ def mnist_section() -> str:
 
 
 def main() -> None:
-    parts = [f() for f in (render_section, loader_section, recommender_section, income_section, mnist_section)]
+    parts = [f() for f in (render_section, loader_section, recommender_section, recommender_quality_section, income_section,
+                               mnist_section)]
     body = "\n\n".join(p for p in parts if p)
     readme = REPO / "README.md"
     text = readme.read_text()

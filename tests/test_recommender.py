@@ -427,6 +427,15 @@ def test_dropout_masks_are_seeded_per_epoch_and_call():
     assert rec.dropout_keep(3, 2, 0, (50, 64, 150), 0.0).shape == (50, 1, 1)
 
 
+def test_every_epoch_visits_the_rows_in_a_new_seeded_order():
+    orders = [rec.epoch_order(1000, 7, e) for e in range(3)]
+    for o in orders:
+        assert sorted(o.tolist()) == list(range(1000))
+    assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
+    assert np.array_equal(orders[1], rec.epoch_order(1000, 7, 1))  # a resumed run sees the same order
+    assert not np.array_equal(orders[0], rec.epoch_order(1000, 8, 0))
+
+
 def test_initial_weights_are_keras_3s_for_the_book_model(tmp_path):
     """keras_initial_weights equals the reference notebook's model under Keras 3 after
     keras.utils.set_random_seed(seed) (max id + 1 rows indexed by raw id), row for row."""

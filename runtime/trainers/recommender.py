@@ -473,7 +473,10 @@ class XlaAdamTrainer:
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     """The order the training rows are visited in `epoch`: a permutation seeded by (seed, epoch),
-    so a run resumed from a checkpoint sees the same data order as an uninterrupted one."""
+    so a run resumed from a checkpoint sees the same data order as an uninterrupted one. Every
+    epoch gets a new order, as `shuffle=True` promises (Keras 3's fit on numpy input after
+    keras.utils.set_random_seed, as the book's notebook runs, repeats its first order in every
+    epoch; bench/recommender_quality.py shows it and what it costs the final epoch)."""
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
