@@ -382,9 +382,12 @@ def test_real_runtime_with_a_bad_config_fails_without_restart(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_stops_replicas(tmp_path, sig):
     """SIGINT (or SIGTERM) to the runner, not to its replicas (they run in sessions of their own),
-    stops everything."""
+    stops everything. The runner starts with Python's own SIGINT handler, as from a terminal: a
+    process started in the background by a non-interactive shell inherits SIGINT ignored (so
+    would the runner, and rightly keep ignoring it)."""
     code = (
-        "import io, json, sys\n"
+        "import io, json, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from compiler.local import run_local\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from test_local_runner import Run, job\n"

@@ -98,7 +98,8 @@ def _assert_full_history(metrics: dict, resumed: int) -> None:
     # the first epoch after the resume continues from the restored weights and Adam state (from
     # scratch its loss would be back near the first epoch's)
     loss = metrics["loss"]
-    assert loss[resumed] < loss[resumed - 1] and loss[resumed] < 0.8 * loss[0], loss
+    # (resumed after epoch 1 on the sample: 0.81 of the first; from scratch about 1.0)
+    assert loss[resumed] < loss[resumed - 1] and loss[resumed] < 0.9 * loss[0], loss
 
 
 # ---------------------------------------------------------------- CheckpointStore
