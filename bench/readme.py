@@ -132,8 +132,9 @@ def mnist_section() -> str:
 
 
 def main() -> None:
-    parts = [f() for f in (render_section, loader_section, recommender_section, recommender_quality_section, income_section,
-                               mnist_section)]
+    sections = (render_section, loader_section, recommender_section, recommender_quality_section, income_section,
+                mnist_section)
+    parts = [f() for f in sections]
     body = "\n\n".join(p for p in parts if p)
     readme = REPO / "README.md"
     text = readme.read_text()

@@ -12,7 +12,7 @@ The reference is ../shared/reference/ref_recommender.py: seed 0 runs it unmodifi
 runs a copy in a temporary folder where the only change is that seed (its two `0` seeds, the
 split's permutation and keras.utils.set_random_seed, become S; each must occur exactly once).
 
-Writes bench/results/recommender_quality.json and prints a markdown table.
+Writes bench/results/recommender_quality.json and prints the README's markdown for it.
 Usage: .venv/bin/python bench/recommender_quality.py [--seeds 8] [--epochs 3] [--data DIR]
 """
 
@@ -153,18 +153,9 @@ def report(rows: list[dict], order: dict, a: argparse.Namespace) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "recommender_quality.json").write_text(json.dumps(result, indent=2) + "\n")
 
-    print("| seed | best val MSLE, reference | best, specc | final val MSLE, reference | final, specc | training mean |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
-    for r in rows:
-        ref, us = r["reference"], r["specc"]
-        print(f"| {r['seed']} | {min(ref['val_loss']):.5f} | {min(us['val_loss']):.5f} | {ref['val_loss'][-1]:.5f} | "
-              f"{us['val_loss'][-1]:.5f} | {us['val_msle_mean_predictor']:.5f} |")
-    print(f"Keras 3 fit after set_random_seed: shuffled {order['shuffled']}, same order every epoch "
-          f"{order['same_every_epoch']}")
-    for name, s in (("best", best), ("final", final)):
-        print(f"{name}: reference {s['reference_mean']:.5f}, specc {s['specc_mean']:.5f}, difference "
-              f"{s['mean_difference']:+.6f} +- {s['standard_error']:.6f}; specc lower on {s['specc_lower']}, equal on {s['equal']}, "
-              f"higher on {s['reference_lower']} of {len(rows)}")
+    from readme import recommender_quality_section  # bench/readme.py formats it for the README
+
+    print(recommender_quality_section())
 
 
 if __name__ == "__main__":
