@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 import yaml
 

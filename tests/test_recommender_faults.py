@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA, REPO, S3Server, put_bytes, put_file
+from conftest import DATA, REPO, S3Server, put_file
 
 from runtime.checkpoint import CheckpointStore
 from runtime.config import JobInfo, RecommenderConfig, RuntimeConfig, StorageConfig, dump_runtime_config

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from compiler.cli import load_jobs, main
-from compiler.render import render_files, render_stream
+from compiler.render import render_stream
 from conftest import REPO
 from k8s_schemas import validate_object
 
