@@ -20,10 +20,7 @@ def _load(name: str) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
-def render_section() -> str:
-    d = _load("render")
-    if not d:
-        return ""
+def render_section(d: dict) -> str:
     out = ["### Rendering (`bench/render.py`)", "",
            "Whole-process wall time, against `kubectl kustomize` of the same rendered folder in the same run.", "",
            "| command | median ms | x kubectl kustomize |", "| --- | ---: | ---: |"]
@@ -36,10 +33,7 @@ def render_section() -> str:
     return "\n".join(out)
 
 
-def loader_section() -> str:
-    d = _load("loader")
-    if not d:
-        return ""
+def loader_section(d: dict) -> str:
     out = ["### Loading (`bench/bench_loader.py`)", "",
            f"{d['n']:,} specs loaded in one process; an alias bomb (billion laughs).", "",
            "| loader | 1,000 specs s | alias bomb |", "| --- | ---: | --- |"]
@@ -49,10 +43,7 @@ def loader_section() -> str:
     return "\n".join(out)
 
 
-def recommender_section() -> str:
-    d = _load("recommender")
-    if not d:
-        return ""
+def recommender_section(d: dict) -> str:
     import statistics
 
     runs = list(zip(d["reference"], d["ours"]))
@@ -71,10 +62,7 @@ def recommender_section() -> str:
     return "\n".join(out)
 
 
-def recommender_quality_section() -> str:
-    d = _load("recommender_quality")
-    if not d:
-        return ""
+def recommender_quality_section(d: dict) -> str:
     out = ["### Recommender model quality (`bench/recommender_quality.py`)", "",
            f"Validation MSLE over {d['seeds']} seeds against the reference (seed 0 unmodified, other seeds a copy "
            "with only its seeds changed); per seed both validate on the same shuffled split, "
@@ -99,10 +87,7 @@ def recommender_quality_section() -> str:
     return "\n".join(out)
 
 
-def income_section() -> str:
-    d = _load("income")
-    if not d:
-        return ""
+def income_section(d: dict) -> str:
     out = ["### Income (`bench/income.py`)", "",
            f"Against `../shared/reference/ref_income.py` in the same run ({d['explain_rows']} explained rows, "
            f"accuracy identical: train {d['accuracy']['train']}, test {d['accuracy']['test']}).", "",
@@ -114,10 +99,7 @@ def income_section() -> str:
     return "\n".join(out)
 
 
-def mnist_section() -> str:
-    d = _load("mnist")
-    if not d:
-        return ""
+def mnist_section(d: dict) -> str:
     s = d["settings"]
     out = ["### Distributed MNIST (`bench/mnist.py`)", "",
            f"Book settings (learning rate {s['learning_rate']}, batch {s['batch_size_per_replica']} per replica, "
@@ -132,9 +114,9 @@ def mnist_section() -> str:
 
 
 def main() -> None:
-    sections = (render_section, loader_section, recommender_section, recommender_quality_section, income_section,
-                mnist_section)
-    parts = [f() for f in sections]
+    sections = {"render": render_section, "loader": loader_section, "recommender": recommender_section,
+                "recommender_quality": recommender_quality_section, "income": income_section, "mnist": mnist_section}
+    parts = [section(d) for name, section in sections.items() if (d := _load(name))]
     body = "\n\n".join(p for p in parts if p)
     readme = REPO / "README.md"
     text = readme.read_text()

@@ -155,7 +155,7 @@ def report(rows: list[dict], order: dict, a: argparse.Namespace) -> None:
 
     from readme import recommender_quality_section  # bench/readme.py formats it for the README
 
-    print(recommender_quality_section())
+    print(recommender_quality_section(result))
 
 
 if __name__ == "__main__":
