@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     OK = 0
     DIFF = 1  # `specc render --check` / `diff`: rendered output differs from what is on disk
     INVALID = 2  # invalid input (spec, YAML, file) or bad usage
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 
 class Diagnostic:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from compiler.diagnostics import Diagnostic
+from compiler.validate import dotted
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def _literal_credential(doc, job) -> Iterator[tuple[tuple, str]]:
     if spec.container is not None:
         arg_lists += [(("spec", "container", "command"), spec.container.command),
                       (("spec", "container", "args"), spec.container.args)]
-    arg_lists += [(("spec", "replicas", t, "args"), r.args) for t, r in (spec.replicas or {}).items()]
+    arg_lists += [(("spec", "replicas", t, "args"), r.args) for t, r in _replicas(job).items()]
     for base, args in arg_lists:
         for i in range(len(args) - 1):
             loc = (*base, i + 1)
@@ -168,7 +169,7 @@ def _literal_credential(doc, job) -> Iterator[tuple[tuple, str]]:
                 reported.add(loc)
                 yield loc, f"literal value for {args[i]}: pass it through env from a Secret ($(VAR) expands env in args)"
     # Env values under key-like names that look like tokens.
-    envs = [(("spec", "env"), spec.env)] + [(("spec", "replicas", t, "env"), r.env) for t, r in (spec.replicas or {}).items()]
+    envs = [(("spec", "env"), spec.env)] + [(("spec", "replicas", t, "env"), r.env) for t, r in _replicas(job).items()]
     for base, env in envs:
         for name, value in env.items():
             loc = (*base, name)
@@ -194,9 +195,9 @@ def _image_tag(doc, job) -> Iterator[tuple[tuple, str]]:
 
 
 def _replicas(job):
-    from compiler.build.common import replica_map
+    from compiler.kinds import replicas
 
-    return replica_map(job)
+    return replicas(job)
 
 
 def _gpus(job, rep) -> int:
@@ -255,7 +256,7 @@ def _resource_requests(doc, job) -> Iterator[tuple[tuple, str]]:
             loc = ("spec", "replicas", rtype, "resources")
         elif job.spec.resources is not None:
             loc = ("spec", "resources")
-        elif job.spec.replicas and rtype in job.spec.replicas:
+        elif job.spec.replicas and rtype in job.spec.replicas and not isinstance(job.spec.replicas[rtype], int):
             loc = ("spec", "replicas", rtype)
         else:
             loc = ("spec",)
@@ -269,9 +270,9 @@ def _ttl(doc, job) -> Iterator[tuple[tuple, str]]:
 
 
 def _name_length(doc, job) -> Iterator[tuple[tuple, str]]:
-    from compiler.checks import name_budget
+    from compiler.kinds import workload
 
-    budget = name_budget(job)
+    budget = workload(job).name_budget(job)
     n = len(job.metadata.name)
     if budget - NAME_MARGIN < n <= budget:
         yield ("metadata", "name"), (
@@ -289,14 +290,7 @@ _CHECKS = {
 }
 
 
-def _dotted(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def lint_doc(doc, job, *, disabled: frozenset[str] = frozenset()) -> list[Diagnostic]:
+def lint(doc, job, *, disabled: frozenset[str] = frozenset()) -> list[Diagnostic]:
     """Findings of every rule for one loaded, validated spec, minus those it ignores."""
     from compiler.diagnostics import did_you_mean
 
@@ -315,17 +309,17 @@ def lint_doc(doc, job, *, disabled: frozenset[str] = frozenset()) -> list[Diagno
         rule = RULES[name]
         for loc, message in fn(doc, job):
             line, col = doc.pos(loc)
-            out.append(Diagnostic(doc.path, line, col, _dotted(loc), message, severity=rule.severity, rule=name))
+            out.append(Diagnostic(doc.path, line, col, dotted(loc), message, severity=rule.severity, rule=name))
     return sorted(set(out), key=Diagnostic.sort_key)
 
 
 def lint_paths(paths: list[str], *, disabled: frozenset[str] = frozenset()) -> list[Diagnostic]:
     """Load, validate and lint spec files/folders; invalid specs yield their validation errors."""
-    from compiler.validate import validated
+    from compiler import pipeline
 
-    good, out = validated(paths)
-    for doc, job in good:
-        out.extend(lint_doc(doc, job, disabled=disabled))
+    units, out = pipeline.run(paths, stage=pipeline.VALIDATE)
+    for u in units:
+        out.extend(lint(u.doc, u.job, disabled=disabled))
     return out
 
 

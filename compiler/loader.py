@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any, Iterator, Sequence
 
-MAX_FILE_BYTES = 1 << 20
-"""Largest spec file accepted (1 MiB); bigger files are rejected before they are read."""
 
 MAX_SCALAR_CHARS = 64 << 10
 """Longest single scalar (64 Ki characters)."""
@@ -35,8 +33,7 @@ MAX_DEPTH = 64
 MAX_NODES = 10_000
 """Most nodes (scalars + collections) in a document after expanding aliases."""
 
-from compiler.discover import SPEC_SUFFIXES, discover  # noqa: E402,F401  (re-exported)
-"""File suffixes `discover` picks up inside directories."""
+from compiler.discover import MAX_FILE_BYTES, SPEC_SUFFIXES, discover, read_spec  # noqa: E402,F401  (re-exported)
 
 _BACKEND = os.environ.get("SPECC_YAML_BACKEND", "")  # "libyaml", "ruamel" or "" (best available)
 
@@ -127,20 +124,7 @@ def load_text(text: str, path: str) -> Loaded:
 
 def load_file(path: str | Path) -> Loaded:
     """Read and parse one spec file (UTF-8, optional BOM, at most MAX_FILE_BYTES)."""
-    name = str(path)
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > MAX_FILE_BYTES:
-                raise SpecError([_diag(name, 1, 1, f"file too large: {size} bytes (limit {_human(MAX_FILE_BYTES)})")])
-            raw = f.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise SpecError([_diag(name, 1, 1, "file not found")]) from None
-    except IsADirectoryError:
-        raise SpecError([_diag(name, 1, 1, "is a directory, expected a .yaml/.yml file")]) from None
-    except OSError as e:
-        raise SpecError([_diag(name, 1, 1, f"cannot read file: {e.strerror or e}")]) from None
-    return load_bytes(raw, name)
+    return load_bytes(read_spec(path), str(path))
 
 
 def load_bytes(raw: bytes, name: str) -> Loaded:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from compiler.build import kustomization
+from compiler.kinds import kustomization
 from compiler.compiled import CompiledJob
 from compiler.emit import dump
 

@@ -1,25 +1,22 @@
 """The user-facing spec language: `apiVersion: specc.dev/v1alpha1`, `kind: TrainingJob`.
 
 Strict pydantic v2 models (unknown keys are errors) with defaults, so a minimal spec is a few
-lines. Cross-field rules that need a precise location live in compiler/checks.py.
+lines. They are the one definition of the language; compiler/validator.py validates with their
+pydantic-core schema (snapshotted by `python -m compiler.snapshot`), so every rule here is
+data (types, bounds, patterns, unions). Rules that span fields live in compiler/checks.py.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from compiler.specdefs import (  # noqa: F401 - re-exported
-    API_VERSION,
-    DEFAULT_IMAGE,
-    JOB_REPLICA_TYPES,
-    KIND,
-    PYTORCH_REPLICA_TYPES,
-    TF_REPLICA_TYPES,
-    count_shorthand,
-)
 from runtime.config import Framework, StorageConfig, TrainerConfig
+from runtime.contract import DEFAULT_IMAGE, MOUNT_PATH_PATTERN  # noqa: F401 - DEFAULT_IMAGE re-exported
+
+API_VERSION = "specc.dev/v1alpha1"
+KIND = "TrainingJob"
 
 DNS1035 = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -42,7 +39,7 @@ Subdomain = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS1123_S
 Quantity = Annotated[str, Field(max_length=32, pattern=QUANTITY)]
 LabelKey = Annotated[str, Field(max_length=317, pattern=LABEL_KEY)]
 LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
-AbsPath = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^/[^\x00-\x1f\x7f:]*$")]
+AbsPath = Annotated[str, Field(min_length=1, max_length=1024, pattern=MOUNT_PATH_PATTERN)]
 
 RestartPolicy = Literal["Always", "OnFailure", "ExitCode", "Never"]
 
@@ -108,7 +105,9 @@ class Replica(Strict):
     args: list[Arg] = Field(default_factory=list, max_length=256, description="Extra args appended to the container's.")
 
 
-ReplicaField = Annotated[Replica, BeforeValidator(count_shorthand)]
+#: `Worker: 2` is shorthand for `Worker: {count: 2}` (compiler.kinds.replicas expands it).
+ReplicaCount = Annotated[int, Field(ge=1, le=1024)]
+ReplicaField = Union[ReplicaCount, Replica]
 
 
 class Container(Strict):
@@ -228,13 +227,13 @@ class Spec(Strict):
     replicas: dict[str, ReplicaField] | None = Field(default=None, description="Replica types -> settings; default one Worker (PyTorch: Master + Worker).")
     resources: Resources | None = Field(default=None, description="Default resources for every replica.")
     env: EnvMap = Field(default_factory=dict, max_length=256, description="Env for every replica.")
-    runPolicy: RunPolicy = RunPolicy()
+    runPolicy: RunPolicy = Field(default_factory=RunPolicy)
     successPolicy: Literal["", "AllWorkers"] | None = None
     elasticPolicy: ElasticPolicy | None = None
     nprocPerNode: Annotated[str, Field(pattern=r"^(auto|cpu|gpu|[1-9][0-9]{0,3})$")] | None = None
     volumes: list[Volume] = Field(default_factory=list, max_length=32)
     storage: Storage | None = None
-    scheduling: Scheduling = Scheduling()
+    scheduling: Scheduling = Field(default_factory=Scheduling)
     naming: Literal["hashed", "fixed"] = Field(
         default="hashed",
         description="hashed: append a content hash to the job name so a changed spec re-runs; fixed: keep the name.",
@@ -245,7 +244,7 @@ class Spec(Strict):
 class TrainingJob(Strict):
     """One training job: the whole document of a spec file."""
 
-    apiVersion: Literal["specc.dev/v1alpha1"]
-    kind: Literal["TrainingJob"]
+    apiVersion: Literal[API_VERSION]
+    kind: Literal[KIND]
     metadata: Metadata
     spec: Spec

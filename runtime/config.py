@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from runtime import rules
-from runtime.rules import (  # noqa: F401 - re-exported: the config's public constants
+from runtime.contract import (  # noqa: F401 - re-exported: the config's public constants
     CONFIG_ENV,
     CONFIG_FILE_NAME,
     CONFIG_MOUNT_DIR,
     CONFIG_PATH,
     RUNTIME_API_VERSION,
     TRAINER_FRAMEWORKS,
+    URI_PATTERN,
     dump_runtime_config,
 )
 
@@ -29,7 +29,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
-Uri = Annotated[str, Field(min_length=1, max_length=1024)]
+#: Where a trainer reads or writes (runtime.contract.URI_PATTERN says what is accepted).
+Uri = Annotated[str, Field(min_length=1, max_length=1024, pattern=URI_PATTERN)]
 
 
 class StorageConfig(Strict):
@@ -54,7 +55,7 @@ class RecommenderConfig(Strict):
     transactions_uri: Uri = "s3://data/recommender/transactions.csv"
     directory_uri: Uri | None = Field(
         default="s3://data/recommender/directory.txt",
-        description="Object holding the export directory name (read as the book does).",
+        description="Object holding the export directory name (read as the book does); not read when export_directory is set.",
     )
     export_directory: str | None = Field(
         default=None,
@@ -78,11 +79,6 @@ class RecommenderConfig(Strict):
         default=None, description="Durable location (PVC path or s3://) for per-epoch checkpoints."
     )
 
-    _uris = field_validator(
-        "users_uri", "transactions_uri", "directory_uri", "model_root", "checkpoint_uri"
-    )(rules.optional_uri)
-    _directory_source = model_validator(mode="after")(rules.directory_source)
-
 
 class IncomeConfig(Strict):
     """Book section 6: scikit-learn random forest on UCI adult, explained with alibi Anchors."""
@@ -93,14 +89,11 @@ class IncomeConfig(Strict):
     n_estimators: int = Field(default=50, ge=1, le=10_000)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     train_rows: int = Field(default=30_000, ge=1, description="First N permuted rows train; the rest (after one skipped row, as the book) test.")
-    n_jobs: int = Field(default=-1, ge=-1, le=1024, description="Cores for fitting and prediction; -1 = all.")
+    n_jobs: Literal[-1] | Annotated[int, Field(ge=1, le=1024)] = Field(default=-1, description="Cores for fitting and prediction; -1 = all.")
     explain: bool = Field(default=True, description="Compute alibi Anchor explanations (needs the 'explain' extra).")
     anchor_threshold: float = Field(default=0.95, gt=0.0, le=1.0)
     anchor_seed: int = Field(default=1, ge=0, le=2**32 - 1)
     explain_rows: list[Annotated[int, Field(ge=0)]] = Field(default=[0, 6], max_length=1000)
-
-    _uris = field_validator("data_uri", "export_uri")(rules.check_uri)
-    _no_zero_jobs = field_validator("n_jobs")(rules.nonzero_jobs)
 
 
 class MnistConfig(Strict):
@@ -108,7 +101,7 @@ class MnistConfig(Strict):
 
     name: Literal["mnist"] = "mnist"
     data_dir: Uri = Field(default="s3://data/mnist/", description="Folder holding the MNIST idx .gz files.")
-    log_dir: str = Field(default="/train/logs", min_length=1, max_length=1024, description="TensorBoard summaries go to log_dir/train and log_dir/test.")
+    log_dir: Uri = Field(default="/train/logs", description="TensorBoard summaries go to log_dir/train and log_dir/test.")
     export_uri: Uri | None = "s3://models/mnist/1/"
     learning_rate: float = Field(default=0.001, gt=0.0, le=10.0)
     batch_size: int = Field(default=100, ge=1, le=1 << 20)
@@ -122,8 +115,6 @@ class MnistConfig(Strict):
         description="Durable folder (PVC path or s3://) for checkpoints; a restarted replica resumes from the latest.",
     )
     checkpoint_every: int = Field(default=100, ge=1, le=10_000_000, description="Steps between checkpoints.")
-
-    _uris = field_validator("data_dir", "export_uri", "checkpoint_uri")(rules.optional_uri)
 
 
 TrainerConfig = Annotated[
@@ -146,7 +137,7 @@ class RuntimeConfig(Strict):
 
     apiVersion: Literal["specc.dev/runtime/v1"] = RUNTIME_API_VERSION
     job: JobInfo
-    storage: StorageConfig = StorageConfig()
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     trainer: TrainerConfig
 
 

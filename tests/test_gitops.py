@@ -18,7 +18,9 @@ import yaml
 
 from compiler.cli import main
 from compiler.gitops.application import SYNC_OPTIONS
-from compiler.gitops.health import HEALTH_LUA, KINDS, config_key
+from compiler.gitops.health import config_key
+from compiler.kinds import WORKLOADS
+from compiler.kinds.v1 import HEALTH_LUA
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -202,7 +204,7 @@ def test_health_command_prints_argocd_cm_patch(capsys):
     cm = yaml.safe_load(capsys.readouterr().out)
     assert cm["apiVersion"] == "v1" and cm["kind"] == "ConfigMap"
     assert cm["metadata"]["name"] == "argocd-cm" and cm["metadata"]["namespace"] == "argocd"
-    assert set(cm["data"]) == {config_key(k) for k in KINDS} == {
+    assert set(cm["data"]) == {config_key(k) for k in WORKLOADS if k.HEALTH_LUA} == {
         "resource.customizations.health.kubeflow.org_TFJob",
         "resource.customizations.health.kubeflow.org_PyTorchJob",
     }
@@ -211,6 +213,9 @@ def test_health_command_prints_argocd_cm_patch(capsys):
         assert lua_health(BOOK_SUCCEEDED, script)[0] == "Healthy"
     assert main(["argocd", "health", "--lua", "--namespace", "x"]) == 0
     assert capsys.readouterr().out == HEALTH_LUA
+    assert main(["argocd", "health", "--lua", "--kind", "PyTorchJob"]) == 0
+    assert capsys.readouterr().out == HEALTH_LUA
+    assert main(["argocd", "health", "--lua", "--kind", "Job"]) == 2
 
 
 # ----------------------------------------------------------------------------- Application

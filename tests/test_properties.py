@@ -226,12 +226,18 @@ def test_fuzz_many(doc, data):
 
 @settings(max_examples=FAST, **COMMON)
 @given(specs())
-def test_rename_equals_full_build_with_final_names(doc):
-    """compile_job's in-place rename gives exactly what building with the final names gives."""
-    from compiler.build.common import Names
-    from compiler.compile import _objects
+def test_job_name_ignores_the_file_a_spec_lives_in(doc):
+    """Moving a spec file keeps its job (same name, same objects but for the source annotation);
+    the name is metadata.name plus the hash of the objects compiled under metadata.name."""
+    from compiler.compile import objects
+    from compiler.naming import Names, content_hash
 
     job = validate(load_text(as_yaml_text(doc), "specs/x.yaml"))
-    cj = compile_job(job, "specs/x.yaml")
-    assert list(cj.objects) == _objects(job, Names.for_job(cj.job_name), "specs/x.yaml")
-    assert cj.job_name == job.metadata.name or cj.job_name.startswith(job.metadata.name + "-")
+    a, b = compile_job(job, "specs/x.yaml"), compile_job(job, "elsewhere/y.yml")
+    assert a.job_name == b.job_name
+    strip = lambda objs: [json.loads(json.dumps(o).replace("elsewhere/y.yml", "specs/x.yaml")) for o in objs]
+    assert list(a.objects) == strip(b.objects)
+    if job.spec.naming == "hashed":
+        assert a.job_name == f"{job.metadata.name}-{content_hash(objects(job, Names.for_job(job.metadata.name), None))}"
+    else:
+        assert a.job_name == job.metadata.name

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compiler.cli import load_jobs, main
+from compiler.cli import main
 from compiler.render import render_stream
-from conftest import REPO
+from conftest import REPO, compile_specs
 from k8s_schemas import validate_object
 
 SPECC = [sys.executable, "-m", "compiler"]
@@ -27,7 +27,7 @@ def specc(*args, cwd=REPO, env=None):
 
 
 def render_case(case: str) -> str:
-    jobs, diags = load_jobs([str(GOLDEN / case / "spec.yaml")])
+    jobs, diags = compile_specs([str(GOLDEN / case / "spec.yaml")])
     assert not diags, [str(d) for d in diags]
     return render_stream(jobs).replace(str(GOLDEN), "tests/golden")
 
@@ -62,7 +62,7 @@ def test_kustomize_builds_rendered():
 
 
 def _all_objects():
-    jobs, diags = load_jobs([str(REPO / "specs")] + [str(GOLDEN / c / "spec.yaml") for c in CASES])
+    jobs, diags = compile_specs([str(REPO / "specs")] + [str(GOLDEN / c / "spec.yaml") for c in CASES])
     assert not diags
     return [(cj.spec_name, o) for cj in jobs for o in cj.objects]
 
@@ -228,7 +228,7 @@ def test_plain_render_arguments_are_what_argparse_parses(argv):
     """`specc render PATH...` skips importing argparse; it must get exactly argparse's answer."""
     from compiler.cli import _plain_render, build_parser
 
-    assert vars(_plain_render(argv)) == vars(build_parser(extensions=False).parse_args(argv))
+    assert vars(_plain_render(argv)) == vars(build_parser().parse_args(argv))
 
 
 @pytest.mark.parametrize("argv", [["render"], ["render", "-o", "d", "x"], ["render", "x", "--check"], ["render", "x", "-q"],

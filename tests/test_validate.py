@@ -101,7 +101,7 @@ def test_invalid_spec_is_located(tmp_path, scenario, text, expected):
 
 def test_env_value_of_wrong_type(tmp_path):
     r, _ = run_validate(tmp_path, BASE + "  env:\n    A: 3\n")
-    assert "12:8: spec.env.A: must be a string, or a mapping with one of secretKeyRef" in r.stderr
+    assert "12:8: spec.env.A: must be a string or a mapping (secretKeyRef, configMapKeyRef, fieldRef), got integer" in r.stderr
     assert r.stderr.count("spec.env.A") == 1
 
 

@@ -65,22 +65,19 @@ def application(
     }
 
 
-def gitops_warnings(paths: list[str], *, auto_sync: bool) -> list:
-    """Located warnings about specs that misbehave under Argo CD (empty when auto_sync is off).
+def gitops_warnings(units) -> list:
+    """Located warnings about validated specs (pipeline units) that misbehave under auto-sync.
 
     - runPolicy.ttlSecondsAfterFinished: the TTL controller deletes the finished job, Argo CD
       sees it missing and creates it again: training runs again, forever.
     - naming: fixed: a changed spec keeps its name; the operator never re-runs or updates a
       finished job, so the change is not applied (and immutable fields fail to sync).
-    Specs that do not load or validate are reported as errors.
     """
     from compiler.diagnostics import Diagnostic
-    from compiler.validate import validated
 
-    good, out = validated(paths)
-    for doc, job in good:
-        if not auto_sync:
-            continue
+    out = []
+    for u in units:
+        doc, job = u.doc, u.job
         if job.spec.runPolicy.ttlSecondsAfterFinished is not None:
             line, col = doc.pos(("spec", "runPolicy", "ttlSecondsAfterFinished"))
             out.append(Diagnostic(

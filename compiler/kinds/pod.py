@@ -1,40 +1,17 @@
-"""Pieces shared by every workload kind: names, labels, the container and its pod template."""
+"""Pod pieces every workload kind shares: names, labels, the main container, the pod template."""
 
 from __future__ import annotations
 
-from compiler.checks import CONFIG_VOLUME, default_replicas
-from compiler.specdefs import DEFAULT_IMAGE
-from runtime.rules import CONFIG_ENV, CONFIG_MOUNT_DIR, CONFIG_PATH
+from compiler.naming import SOURCE_ANNOTATION, Names
+from runtime.contract import CONFIG_ENV, CONFIG_MOUNT_DIR, CONFIG_PATH, DEFAULT_IMAGE, RUNTIME_COMMAND
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
-if TYPE_CHECKING:  # the models; at run time a job may also be a snapshot record (compiler/fastvalid.py)
+if TYPE_CHECKING:  # validated records of these models (compiler/validator.py)
     from compiler.spec import EnvFrom, Replica, Resources, TrainingJob
 
-RUNTIME_COMMAND = ["specc-runtime"]
 KUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-
-
-class Names:
-    """The object names of one compiled job: `job` (the TFJob / PyTorchJob / Job) and `config`
-    (the ConfigMap holding the runtime config)."""
-
-    __slots__ = ("job", "config")
-
-    def __init__(self, job: str, config: str):
-        self.job, self.config = job, config
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is Names and (other.job, other.config) == (self.job, self.config)
-
-    def __hash__(self) -> int:
-        return hash((self.job, self.config))
-
-    def __repr__(self) -> str:
-        return f"Names(job={self.job!r}, config={self.config!r})"
-
-    @classmethod
-    def for_job(cls, job_name: str) -> "Names":
-        return cls(job=job_name, config=f"{job_name}-config")
+#: Volume holding the runtime config ConfigMap (reserved: a spec cannot name a volume so).
+CONFIG_VOLUME = "specc-config"
 
 
 def labels(job: TrainingJob) -> dict[str, str]:
@@ -53,23 +30,33 @@ def metadata(job: TrainingJob, name: str, *, extra_labels: dict[str, str] | None
         lab = dict(sorted({**lab, **extra_labels}.items()))
     ann = dict(job.metadata.annotations)
     if source:
-        ann["specc.dev/source"] = source
+        ann[SOURCE_ANNOTATION] = source
     md: dict = {"name": name, "namespace": job.metadata.namespace, "labels": lab}
     if ann:
         md["annotations"] = dict(sorted(ann.items()))
     return md
 
 
-def replica_map(job: TrainingJob) -> dict[str, Replica]:
-    """Replica types in canonical order with their settings (defaults filled in)."""
-    from compiler.checks import replica_types
-    from compiler.fastvalid import construct_like
+def replicas(job: TrainingJob, types: tuple[str, ...], default: dict[str, int]) -> dict[str, Replica]:
+    """The spec's replica types in canonical order with their settings (`Worker: 2` expanded,
+    `default` when the spec names none). Types outside `types` are left out (checks report them)."""
+    from compiler.validator import validate
 
-    given = job.spec.replicas
-    if not given:
-        given = {t: construct_like(job, "Replica", {"count": n}) for t, n in default_replicas(job.spec.framework).items()}
-    order = replica_types(job.spec.framework)
-    return {t: given[t] for t in order if t in given}
+    given = job.spec.replicas or default
+    out = {}
+    for t in types:
+        rep = given.get(t)
+        if rep is not None:
+            out[t] = validate({"count": rep}, "Replica") if isinstance(rep, int) else rep
+    return out
+
+
+def pod_name_budget(job: TrainingJob, types: dict[str, int], *, suffix: int) -> int:
+    """The longest job name whose pods `<job>-<type>-<index>` fit 63 characters with a name
+    suffix of `suffix` characters (the content hash)."""
+    longest = max(len(t) for t in types)
+    digits = len(str(max(types.values()) - 1))
+    return 63 - 2 - longest - digits - suffix
 
 
 def _env_entry(name: str, value: str | EnvFrom) -> dict:
@@ -146,7 +133,7 @@ def container(job: TrainingJob, replica: Replica, *, name: str, port: tuple[str,
             c["workingDir"] = spec.container.workingDir
     else:
         c["image"] = spec.image or DEFAULT_IMAGE
-        c["command"] = list(RUNTIME_COMMAND)
+        c["command"] = [RUNTIME_COMMAND]
         args = ["--config", CONFIG_PATH, *replica.args]
     if args:
         c["args"] = args
@@ -213,37 +200,6 @@ def pod_template(job: TrainingJob, names: Names, replica: Replica, *, container_
     if vols:
         pod["volumes"] = vols
     return {"metadata": {"labels": labels(job)}, "spec": pod}
-
-
-def replica_specs(job: TrainingJob, names: Names, *, default_policy: str, container_name: str,
-                  port: tuple[str, int]) -> dict:
-    """tfReplicaSpecs / pytorchReplicaSpecs: count, restartPolicy (operator default) and template."""
-    return {
-        rtype: {
-            "replicas": rep.count,
-            "restartPolicy": rep.restartPolicy or default_policy,
-            "template": pod_template(job, names, rep, container_name=container_name, port=port),
-        }
-        for rtype, rep in replica_map(job).items()
-    }
-
-
-def run_policy(job: TrainingJob) -> dict:
-    """spec.runPolicy for TFJob / PyTorchJob; `suspend` left to Kueue when a queue is set."""
-    rp = job.spec.runPolicy
-    out: dict = {}
-    for field in ("cleanPodPolicy", "ttlSecondsAfterFinished", "activeDeadlineSeconds", "backoffLimit"):
-        value = getattr(rp, field)
-        if value is not None:
-            out[field] = value
-    if rp.schedulingPolicy is not None:
-        sp = rp.schedulingPolicy.model_dump(exclude_none=True)
-        if "minResources" in sp:
-            sp["minResources"] = dict(sorted(sp["minResources"].items()))
-        out["schedulingPolicy"] = sp
-    if rp.suspend is not None and job.spec.scheduling.queue is None:
-        out["suspend"] = rp.suspend
-    return out
 
 
 def job_labels(job: TrainingJob) -> dict[str, str] | None:

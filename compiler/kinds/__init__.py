@@ -1,0 +1,42 @@
+"""Compile stage: one module per output kind, each a pure `build(job, names, source) -> dict`.
+
+A workload kind module owns what specc knows about its kind: API_VERSION and KIND, the
+frameworks it serves (FRAMEWORKS), its replica types (REPLICA_TYPES in render order,
+DEFAULT_REPLICAS, SINGLETONS), DEFAULT_RESTART_POLICY, the main CONTAINER and its PORT, the spec
+fields only it uses (SPEC_FIELDS), its rules (`check(job)`), its pod-name budget
+(`name_budget(job)`), how its status reads in Argo CD (HEALTH_LUA, None where Argo CD has a
+check built in), and the operator's behaviour the local runner reproduces. configmap and
+kustomization build the other objects. Adding a kind is one module here, listed in WORKLOADS.
+"""
+
+from __future__ import annotations
+
+from compiler.kinds import batchjob, pytorchjob, tfjob
+from compiler.kinds.pod import replicas as _replicas
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from compiler.spec import Replica, TrainingJob
+
+#: Every workload kind, in the order docs and health checks list them.
+WORKLOADS = (tfjob, pytorchjob, batchjob)
+_BY_FRAMEWORK = {fw: k for k in WORKLOADS for fw in k.FRAMEWORKS}
+_BY_KIND = {k.KIND: k for k in WORKLOADS}
+
+
+def workload(job: TrainingJob) -> ModuleType:
+    """The kind module that renders a spec's workload."""
+    return _BY_FRAMEWORK[job.spec.framework]
+
+
+def by_kind(kind: str) -> ModuleType | None:
+    """The kind module of a rendered object's `kind` (None for kinds that are not workloads)."""
+    return _BY_KIND.get(kind)
+
+
+def replicas(job: TrainingJob) -> dict[str, Replica]:
+    """The spec's replica types of its workload kind, in render order, with their settings."""
+    kind = workload(job)
+    return _replicas(job, kind.REPLICA_TYPES, kind.DEFAULT_REPLICAS)

@@ -1,0 +1,58 @@
+"""What the compiler and the runtime agree on, importable without pydantic: where the runtime
+config lives, its API version, the runtime image, which trainer runs under which framework, and
+the shape of the URIs and paths both sides accept."""
+
+from __future__ import annotations
+
+RUNTIME_API_VERSION = "specc.dev/runtime/v1"
+
+#: Default runtime image: built from this repository's Dockerfile, tag = package version.
+DEFAULT_IMAGE = "ghcr.io/specc-dev/specc-runtime:0.1.0"
+#: The runtime's entrypoint in that image.
+RUNTIME_COMMAND = "specc-runtime"
+
+#: Where the ConfigMap holding the runtime config is mounted in every container.
+CONFIG_MOUNT_DIR = "/etc/specc"
+CONFIG_FILE_NAME = "config.json"
+CONFIG_PATH = f"{CONFIG_MOUNT_DIR}/{CONFIG_FILE_NAME}"
+#: Environment variable that points the runtime at its config file (set in every container).
+CONFIG_ENV = "SPECC_CONFIG"
+
+#: Which frameworks each built-in trainer runs under.
+TRAINER_FRAMEWORKS: dict[str, tuple[str, ...]] = {
+    "recommender": ("tensorflow",),
+    "income": ("sklearn",),
+    "mnist": ("tensorflow", "pytorch"),
+}
+
+# Paths: '/'-separated segments without control characters, none of them '..'. Written for the
+# Rust regex engine of pydantic-core (no look-around; `$` is the end of the text only).
+def _absolute(forbid: str = "") -> str:
+    char = rf"[^/{forbid}\x00-\x1f\x7f]"
+    first = rf"[^/.{forbid}\x00-\x1f\x7f]"
+    segment = rf"(?:\.?|{first}{char}*|\.{first}{char}*|\.\.{char}+)"
+    return rf"/{segment}(?:/{segment})*", segment
+
+
+_ABS, _SEGMENT = _absolute()
+#: An absolute path.
+ABS_PATH_PATTERN = rf"^{_ABS}$"
+#: An absolute path without ':' (a container mountPath or workingDir).
+MOUNT_PATH_PATTERN = rf"^{_absolute(':')[0]}$"
+#: An s3://bucket/key URI, a file:///absolute URI or an absolute path.
+URI_PATTERN = rf"^(?:s3://[a-z0-9][a-z0-9.\-]{{1,61}}[a-z0-9](?:/{_SEGMENT})*|file://{_ABS}|{_ABS})$"
+
+#: The rules above in words, for messages.
+PATTERN_RULES = {
+    URI_PATTERN: "must be an s3://bucket/key URI, a file:///absolute URI or an absolute path, "
+                 "without '..' segments or control characters",
+    ABS_PATH_PATTERN: "must be an absolute path without '..' segments or control characters",
+    MOUNT_PATH_PATTERN: "must be an absolute path without ':', '..' segments or control characters",
+}
+
+
+def dump_runtime_config(cfg) -> str:
+    """Serialize a runtime config as stable, sorted, indented JSON with a final newline."""
+    import json
+
+    return json.dumps(cfg.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
