@@ -46,11 +46,16 @@ NASTY = [
     ".inf", "2024-01-01", "   leading", "trailing   ", "\ttab", "line1\nline2\n", "\ufeffbom",
     "日本語", "emoji 🙂", "",
 ]
-text = st.one_of(
+_core_text = st.one_of(
     st.sampled_from(NASTY),
     st.text(st.characters(exclude_categories=("Cs",), codec="utf-8",
                           exclude_characters=[chr(c) for c in range(0, 32) if c not in (9, 10)] + ["\x7f"]), max_size=40),
 )
+# Leading and trailing whitespace and line breaks of every kind YAML 1.1 or 1.2 knows.
+EDGES = ["", " ", "  ", "\t", "\n", "\n\n", " \n", "\n ", "\r\n", "\r", "\x85", "\u2028", "\u2029", "\u00a0", "\ufeff"]
+text = st.one_of(_core_text, st.builds(lambda a, t, b: a + t + b, st.sampled_from(EDGES), _core_text, st.sampled_from(EDGES)))
+# Any string at all (control characters included): what the YAML writer must carry for keys and values.
+any_text = st.one_of(text, st.text(max_size=12))
 dns = st.from_regex(r"[a-z][a-z0-9]{0,12}", fullmatch=True)
 quantity = st.sampled_from(["100m", "1", "2", "1.5", "512Mi", "4Gi"])
 
@@ -150,13 +155,14 @@ def test_accepted_specs_render_valid_stable_output(doc):
 
 @settings(max_examples=FAST * 3, **COMMON)
 @given(st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), text),
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(text, children, max_size=4)),
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), any_text),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(any_text, children, max_size=4)),
     max_leaves=20,
-))
-def test_emitter_round_trips_any_data(value):
-    """Any JSON-like data under a mapping key round-trips through our YAML writer."""
-    doc = {"data": value}
+), any_text)
+def test_emitter_round_trips_any_data(value, key):
+    """Any JSON-like data, keys and values with leading and trailing whitespace, line breaks and
+    control characters at every level, round-trips through our YAML writer (YAML 1.1 and 1.2)."""
+    doc = {"data": value, key: [value, {key: key}]}
     out = dump(doc)
     y11, y12 = parse_back_all(out)
     assert y11 == [doc] and y12 == [doc]
