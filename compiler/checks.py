@@ -7,8 +7,6 @@ that span fields. Rules of one output kind live in its module (`check` in compil
 
 from __future__ import annotations
 
-import re
-
 from compiler import kinds
 from compiler.kinds.pod import CONFIG_VOLUME
 from runtime.contract import CONFIG_ENV, CONFIG_MOUNT_DIR, TRAINER_FRAMEWORKS
@@ -20,14 +18,6 @@ if TYPE_CHECKING:
     from compiler.spec import TrainingJob
 
 Loc = tuple[str | int, ...]
-
-# Env names that hold credentials: their values must come from a Secret.
-_SECRET_NAME = re.compile(
-    r"(SECRET|PASSWORD|PASSWD|TOKEN|ACCESS_KEY|ACCESSKEY|API_KEY|APIKEY|PRIVATE_KEY|CREDENTIAL)", re.I
-)
-# Values that look like credentials whatever their name (AWS access key ids, private keys...).
-_SECRET_VALUE = re.compile(r"(AKIA|ASIA)[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----|(ghp|gho|github_pat)_[A-Za-z0-9_]{20,}")
-
 
 def check(job: TrainingJob) -> list[tuple]:
     """All cross-field problems of a spec as (loc, message[, "key"]); "key" places it at the key."""
@@ -104,7 +94,7 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
             yield ("spec", "volumes", i, "mountPath"), f"duplicate mountPath {vol.mountPath} (first at volumes[{seen_paths[path]}])"
         seen_paths.setdefault(path, i)
 
-    # Env: no literal credentials; no clash with the variables specc sets.
+    # Env: no clash with the variables specc sets; references name exactly one source.
     envs: list[tuple[Loc, dict]] = [(("spec", "env"), spec.env)]
     reps = [(t, r) for t, r in (replicas or {}).items() if not isinstance(r, int)]
     envs += [(("spec", "replicas", t, "env"), r.env) for t, r in reps]
@@ -115,26 +105,10 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
         for name, value in env.items():
             if name in reserved:
                 yield (*base, name), f"{name} is set by specc or the training operator; do not set it here"
-            elif isinstance(value, str) and value and (_SECRET_NAME.search(name) or _SECRET_VALUE.search(value)):
-                yield (*base, name), (
-                    f"literal credential in {name}: reference a Kubernetes Secret instead "
-                    "({secretKeyRef: {name: <secret>, key: <key>}})"
-                )
             elif not isinstance(value, str):
                 refs = [k for k in ("secretKeyRef", "configMapKeyRef", "fieldRef") if getattr(value, k) is not None]
                 if len(refs) != 1:
                     yield (*base, name), "set exactly one of secretKeyRef, configMapKeyRef or fieldRef"
-    # Credential-looking values in args and commands.
-    arg_lists: list[tuple[Loc, list[str]]] = [(("spec", "replicas", t, "args"), r.args) for t, r in reps]
-    if spec.container is not None:
-        arg_lists += [(("spec", "container", "command"), spec.container.command), (("spec", "container", "args"), spec.container.args)]
-    for base, args in arg_lists:
-        for i, arg in enumerate(args):
-            if _SECRET_VALUE.search(arg) or re.search(r"(?i)(password|secret|token|access[_-]?key)=\S", arg):
-                yield (*base, i), "literal credential in an argument: pass it through env from a Secret"
-    for key, value in job.metadata.annotations.items():
-        if _SECRET_VALUE.search(value):
-            yield ("metadata", "annotations", key), "literal credential in an annotation"
 
     # Storage.
     if spec.trainer is not None and spec.storage is None and _uses_s3(spec.trainer):

@@ -134,7 +134,7 @@ def cmd_run(args) -> int:
 
 def cmd_lint(args) -> int:
     from compiler.diagnostics import did_you_mean, format_json
-    from compiler.lint import RULES, explain, format_line, lint_paths, listing
+    from compiler.lint import RULES, VALIDATION_RULES, explain, format_line, lint_paths, listing
 
     if args.list_rules:
         sys.stdout.write(listing())
@@ -152,6 +152,11 @@ def cmd_lint(args) -> int:
     unknown = [r for r in args.disable if r not in RULES]
     if unknown:
         _err(f"unknown rule(s) for --disable: {', '.join(unknown)} (see specc lint --list-rules)")
+        return ExitCode.INVALID
+    enforced = [r for r in args.disable if r in VALIDATION_RULES]
+    if enforced:
+        _err(f"{', '.join(enforced)} is enforced by validation and cannot be disabled; accept a false positive "
+             "in its spec with spec.lint.allow: [{rule: ..., at: <field>}]")
         return ExitCode.INVALID
     diags = lint_paths(args.paths, disabled=frozenset(args.disable))
     errors = sum(1 for d in diags if d.severity == "error")

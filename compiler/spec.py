@@ -208,12 +208,25 @@ class Scheduling(Strict):
 LintRule = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z][a-z0-9-]*$")]
 
 
+class Allow(Strict):
+    """One accepted finding: the rule and the field it is about, as diagnostics print it."""
+
+    rule: LintRule = Field(description="The rule, e.g. literal-credential.")
+    at: Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$")] = Field(
+        description="The field, exactly as the finding names it, e.g. spec.env.PUBLIC_SALT.")
+    reason: Text | None = Field(default=None, description="Why this is not a problem (for reviewers).")
+
+
 class Lint(Strict):
     """`specc lint` settings for this spec; they never change the rendered manifests or the name hash."""
 
     ignore: list[LintRule] = Field(
         default_factory=list, max_length=32,
-        description="Lint rules silenced for this spec (`specc lint --list-rules` names them).",
+        description="Lint rules silenced for this whole spec (`specc lint --list-rules` names them).",
+    )
+    allow: list[Allow] = Field(
+        default_factory=list, max_length=256,
+        description="Findings accepted one place at a time (the way to silence a literal-credential false positive).",
     )
 
 

@@ -23,18 +23,85 @@ _CREDENTIAL_KEY = re.compile(r"(?i)(secret|password|passwd|token|access_?key|api
 
 
 def validate(doc: Loaded) -> TrainingJob:
-    """The validated TrainingJob of a loaded document; raises SpecError with every problem."""
+    """The validated TrainingJob of a loaded document; raises SpecError with every problem.
+
+    All in one pass: literal credentials (read off the raw document), type and range errors,
+    and the cross-field rules, which run on the document with its invalid parts left out.
+    """
+    diags = credential_diagnostics(doc)
+    removed: list[tuple] = []
     try:
         job = validator.validate(doc.data)
     except validator.validation_error() as exc:
-        raise SpecError(_dedupe(_from_errors(doc, exc.errors(include_url=False)))) from None
-    diags = []
-    for loc, message, *where in check(job):
-        line, col = doc.pos(loc, key=True) if where == ["key"] else _check_pos(doc, loc)
-        diags.append(Diagnostic(doc.path, line, col, dotted(loc), message))
+        errors = exc.errors(include_url=False)
+        diags += _from_errors(doc, errors)
+        job = _without_invalid_parts(doc.data, errors, removed)
+    if job is not None:
+        for loc, message, *where in check(job):
+            if any(loc[:len(r)] == r or r[:len(loc)] == loc for r in removed):
+                continue  # about a part left out: it may not hold once that part is fixed
+            line, col = doc.pos(loc, key=True) if where == ["key"] else _check_pos(doc, loc)
+            diags.append(Diagnostic(doc.path, line, col, dotted(loc), message))
     if diags:
         raise SpecError(_dedupe(diags))
     return job
+
+
+def credential_diagnostics(doc: Loaded) -> list[Diagnostic]:
+    """The literal-credential findings of a document, minus those its allow entries accept."""
+    from compiler import credentials
+
+    allow = {at for _, rule, at in credentials.allowed(doc.data) if rule == credentials.RULE}
+    out = []
+    for loc, message in credentials.findings(doc.data):
+        field = dotted(loc)
+        if field not in allow:
+            line, col = _check_pos(doc, loc)
+            out.append(Diagnostic(doc.path, line, col, field, message, rule=credentials.RULE))
+    return out
+
+
+#: Rounds of leaving out invalid parts before giving up on the cross-field rules.
+_REPAIR_ROUNDS = 12
+
+
+def _without_invalid_parts(data: Any, errors: list[dict], removed: list[tuple]):
+    """The job validated from `data` with every invalid value left out (its field then takes
+    its default; an invalid map entry goes; a list goes whole), or None when what is left out
+    is required all the way up. The locations left out are appended to `removed`."""
+    data = _copy(data)
+    for _ in range(_REPAIR_ROUNDS):
+        for err in errors:
+            where = validator.Located(tuple(err["loc"]))
+            loc = where.loc[:-1] if err["type"] == "missing" else where.loc
+            loc = _droppable(data, loc)
+            if not loc:
+                return None
+            parent = _node(data, loc[:-1])
+            if isinstance(parent, dict) and loc[-1] in parent:
+                del parent[loc[-1]]
+                removed.append(loc)
+        try:
+            return validator.validate(data)
+        except validator.validation_error() as exc:
+            errors = exc.errors(include_url=False)
+    return None
+
+
+def _droppable(data: Any, loc: tuple) -> tuple:
+    """`loc`, or the nearest ancestor of it that is a mapping entry (list items stay: removing
+    one would move the ones after it)."""
+    while loc and not isinstance(_node(data, loc[:-1]), dict):
+        loc = loc[:-1]
+    return loc
+
+
+def _copy(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _copy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return v
 
 
 def _node(data: Any, loc: tuple) -> Any:
@@ -65,11 +132,22 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
     return sorted(out, key=lambda d: (d.path, d.line, d.col, d.field))
 
 
+_SIMPLE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def dotted(loc: tuple) -> str:
-    """A document location as `spec.replicas.Worker.args[0]`."""
+    """A document location as `spec.replicas.Worker.args[0]`; keys other than plain words are
+    quoted (`metadata.annotations["sidecar.istio.io/inject"]`), so a path is always one line."""
+    import json
+
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and _SIMPLE_KEY.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(str(part))}]"
     return out
 
 
@@ -128,7 +206,7 @@ def _from_errors(doc: Loaded, errors: list[dict]) -> list[Diagnostic]:
                 want = e["msg"].removeprefix("Input should be ").removeprefix("Value error, ")
                 if want not in wants:
                     wants.append(want)
-            message = f"must be {' or '.join(wants)}, got {value!r}"
+            message = f"must be {' or '.join(wants)}, got {_shown(value)}"
         else:
             message = f"must be {' or '.join(options)}, got {_type_name(value)}"
         line, col = doc.pos(uloc)
@@ -161,7 +239,7 @@ def _diagnostic(doc: Loaded, where: validator.Located, err: dict) -> Diagnostic:
     elif kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         options = re.findall(r"'([^']*)'", expected)
-        message = f"must be one of {expected}, got {err.get('input')!r}"
+        message = f"must be one of {expected}, got {_shown(err.get('input'))}"
         hint = did_you_mean(str(err.get("input")), options) if isinstance(err.get("input"), str) else None
         if hint:
             message += f"; {hint}"
@@ -215,4 +293,12 @@ def _pattern_message(loc: tuple, err: dict) -> str:
     value = err.get("input")
     if isinstance(value, str) and re.search(r"[\x00-\x08\x0b-\x1f\x7f]", value):
         return "must not contain control characters"
-    return f"{hint or err['msg']}, got {value!r}"
+    return f"{hint or err['msg']}, got {_shown(value)}"
+
+
+def _shown(value: Any) -> str:
+    """A value for a message: quoted, one line, bounded, credentials masked."""
+    from runtime.credentials import mask
+
+    text = repr(mask(value) if isinstance(value, str) else value)
+    return text if len(text) <= 80 else text[:77] + "..."

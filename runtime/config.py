@@ -18,6 +18,7 @@ from runtime.contract import (  # noqa: F401 - re-exported: the config's public 
     CONFIG_PATH,
     RUNTIME_API_VERSION,
     TRAINER_FRAMEWORKS,
+    ENDPOINT_PATTERN,
     URI_PATTERN,
     dump_runtime_config,
 )
@@ -41,7 +42,7 @@ class StorageConfig(Strict):
         default=None,
         description="S3/MinIO endpoint URL, e.g. http://minio-service.kubeflow:9000. "
         "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL override it at run time.",
-        pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?/?$",
+        pattern=ENDPOINT_PATTERN,
         max_length=253,
     )
     region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]{1,32}$")

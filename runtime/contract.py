@@ -42,12 +42,19 @@ MOUNT_PATH_PATTERN = rf"^{_absolute(':')[0]}$"
 #: An s3://bucket/key URI, a file:///absolute URI or an absolute path.
 URI_PATTERN = rf"^(?:s3://[a-z0-9][a-z0-9.\-]{{1,61}}[a-z0-9](?:/{_SEGMENT})*|file://{_ABS}|{_ABS})$"
 
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+_HOST = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])"
+#: An S3 endpoint: http(s)://host[:port] with no path, user or password.
+ENDPOINT_PATTERN = rf"^https?://{_HOST}(?::{_PORT})?/?$"
+
 #: The rules above in words, for messages.
 PATTERN_RULES = {
     URI_PATTERN: "must be an s3://bucket/key URI, a file:///absolute URI or an absolute path, "
                  "without '..' segments or control characters",
     ABS_PATH_PATTERN: "must be an absolute path without '..' segments or control characters",
     MOUNT_PATH_PATTERN: "must be an absolute path without ':', '..' segments or control characters",
+    ENDPOINT_PATTERN: "must be http(s)://host[:port] (a DNS name, IPv4 or [IPv6] address, port 1-65535), "
+                      "e.g. http://minio-service.kubeflow:9000; credentials go in storage.credentials",
 }
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from runtime.credentials import mask
 from runtime.errors import ConfigError, DataError, RuntimeFailure, StorageError, StorageUnavailable
 
 log = logging.getLogger("specc.storage")
@@ -227,10 +228,11 @@ def _parse_endpoint(url: str, source: str) -> tuple[str, bool]:
     try:
         parts.port  # noqa: B018 - validates the port
     except ValueError:
-        raise ConfigError(f"{source}={url!r}: invalid port") from None
+        raise ConfigError(f"{source}={mask(url)!r}: invalid port") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
             or parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigError(f"{source}={url!r}: must be http(s)://host[:port]")
+        raise ConfigError(f"{source}={mask(url)!r}: must be http(s)://host[:port] (credentials go in "
+                          "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, not in the URL)")
     return parts.netloc, parts.scheme == "https"
 
 
