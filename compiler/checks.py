@@ -57,6 +57,7 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
             elif rtype in kind.SINGLETONS and (rep if isinstance(rep, int) else rep.count) != 1:
                 yield ("spec", "replicas", rtype, "count"), f"{rtype} must have exactly 1 replica"
     yield from kind.check(job)
+    reps = [(t, r) for t, r in (replicas or {}).items() if not isinstance(r, int)]
 
     # Fields of other kinds.
     for other in kinds.WORKLOADS:
@@ -94,9 +95,27 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
             yield ("spec", "volumes", i, "mountPath"), f"duplicate mountPath {vol.mountPath} (first at volumes[{seen_paths[path]}])"
         seen_paths.setdefault(path, i)
 
+    # Resources: a limit below its request is refused by the API server.
+    res = [(("spec", "resources"), spec.resources)] + [(("spec", "replicas", t, "resources"), r.resources) for t, r in reps]
+    for base, r in res:
+        if r is None:
+            continue
+        for request, limit in (("cpu", "cpuLimit"), ("memory", "memoryLimit")):
+            yield from _request_within_limit(base, r, request, limit)
+
+    # Tolerations, as the API server validates them.
+    for i, tol in enumerate(spec.scheduling.tolerations):
+        loc = ("spec", "scheduling", "tolerations", i)
+        operator = tol.operator or "Equal"
+        if not tol.key and operator != "Exists":
+            yield (*loc, "operator"), "a toleration without a key matches every taint and needs operator: Exists"
+        if operator == "Exists" and tol.value:
+            yield (*loc, "value"), "operator Exists matches any value: remove value (or use operator: Equal)"
+        if tol.tolerationSeconds is not None and tol.effect != "NoExecute":
+            yield (*loc, "tolerationSeconds"), "tolerationSeconds applies only to effect: NoExecute"
+
     # Env: no clash with the variables specc sets; references name exactly one source.
     envs: list[tuple[Loc, dict]] = [(("spec", "env"), spec.env)]
-    reps = [(t, r) for t, r in (replicas or {}).items() if not isinstance(r, int)]
     envs += [(("spec", "replicas", t, "env"), r.env) for t, r in reps]
     reserved = {CONFIG_ENV, *(name for k in kinds.WORKLOADS for name in k.OPERATOR_ENV)}
     if spec.storage is not None and spec.storage.credentials is not None:
@@ -113,6 +132,16 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
     # Storage.
     if spec.trainer is not None and spec.storage is None and _uses_s3(spec.trainer):
         yield ("spec", "trainer"), "the trainer reads or writes s3:// URIs: set spec.storage.endpoint (and credentials)"
+
+
+def _request_within_limit(base: Loc, r, request: str, limit: str) -> Iterator[tuple]:
+    req, lim = getattr(r, request), getattr(r, limit)
+    if req is None or lim is None:
+        return
+    from compiler.quantity import parse
+
+    if parse(req) > parse(lim):
+        yield (*base, limit), f"{limit} {lim} is below the {request} request {req}; a limit must be at least the request"
 
 
 def _uses_s3(trainer) -> bool:

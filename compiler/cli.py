@@ -93,12 +93,9 @@ def cmd_render(args) -> int:
 def cmd_schema(args) -> int:
     import json
 
-    from compiler.spec import TrainingJob
+    from compiler.schema import json_schema
 
-    schema = TrainingJob.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://specc.dev/schemas/trainingjob-v1alpha1.json"
-    print(json.dumps(schema, indent=2, sort_keys=True))
+    print(json.dumps(json_schema(), indent=2, sort_keys=True))
     return ExitCode.OK
 
 

@@ -12,6 +12,33 @@ if TYPE_CHECKING:
     from compiler.spec import TrainingJob
 
 
+#: Client-side apply (`kubectl apply`, Argo CD's default) stores the whole object as JSON in this
+#: annotation, and the API server caps an object's annotations at 256 KiB in total.
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+MAX_ANNOTATION_BYTES = 262_144
+
+
+def applied_size(obj: dict) -> int:
+    """Bytes of annotations an object carries once client-side apply has stored it."""
+    import json
+
+    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    own = obj.get("metadata", {}).get("annotations") or {}
+    return len(LAST_APPLIED) + len(body) + sum(len(k.encode()) + len(v.encode()) for k, v in own.items())
+
+
+def too_large(objects: list[dict]) -> list[str]:
+    """A message for each object the API server would refuse under client-side apply."""
+    out = []
+    for obj in objects:
+        size = applied_size(obj)
+        if size > MAX_ANNOTATION_BYTES:
+            out.append(f"the rendered {obj['kind']} is too large to apply: with its last-applied-configuration "
+                       f"annotation it needs {size:,} bytes of annotations, and Kubernetes allows {MAX_ANNOTATION_BYTES:,} "
+                       "(kubectl apply and Argo CD store the whole object there); make the spec smaller")
+    return out
+
+
 def objects(job: TrainingJob, names: Names, source: str | None) -> list[dict]:
     """The objects of a job under the given names, in apply order (ConfigMap first)."""
     out = []

@@ -48,7 +48,7 @@ class Diagnostic:
         return f"Diagnostic({', '.join(f'{n}={v!r}' for n, v in zip(self.__slots__, self._values()))})"
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}:{self.col}: "
+        where = f"{one_line(self.path)}:{self.line}:{self.col}: "
         return f"{where}{self.field}: {self.message}" if self.field else f"{where}{self.message}"
 
     def to_dict(self) -> dict:
@@ -68,6 +68,15 @@ class SpecError(Exception):
 
     def __str__(self) -> str:
         return format_text(self.diagnostics)
+
+
+def one_line(text: str) -> str:
+    """`text` as is when it is printable on one line, else quoted with escapes (JSON style)."""
+    if text.isprintable():
+        return text
+    import json
+
+    return json.dumps(text)
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str | None:

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 SPEC_SUFFIXES = (".yaml", ".yml")
+# A spec's path is written into every file rendered from it (header comment, source annotation)
+# and into diagnostics: only letters, digits, combining marks, space and these are allowed.
+_SAFE_ASCII = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._-+@=,~/")
 MAX_FILE_BYTES = 1 << 20
 """Largest spec file accepted (1 MiB); bigger files are refused before they are read."""
 
@@ -44,7 +47,13 @@ def discover(paths: Sequence[str | Path]) -> list[Path]:
             if not files:
                 diags.append(_diag(str(p), 1, 1, f"no .yaml/.yml specs in {p}"))
             for f in files:
-                found.setdefault(f, None)
+                problem = unsafe_path(str(f))
+                if problem:
+                    diags.append(_diag(str(f), 1, 1, problem))
+                else:
+                    found.setdefault(f, None)
+        elif unsafe_path(str(p)):
+            diags.append(_diag(str(p), 1, 1, unsafe_path(str(p))))
         elif p.exists():
             if not p.is_file():
                 diags.append(_diag(str(p), 1, 1, f"{_what(p)}, not a spec file: name a regular .yaml/.yml file or a folder"))
@@ -57,6 +66,21 @@ def discover(paths: Sequence[str | Path]) -> list[Path]:
 
         raise SpecError(diags)
     return sorted(found, key=lambda f: (os.path.normpath(f), str(f)))
+
+
+def unsafe_path(path: str) -> str | None:
+    """Why a spec path cannot be used (a character outside the safe set), or None."""
+    if all(c in _SAFE_ASCII for c in path):
+        return None
+    import unicodedata
+
+    for i, c in enumerate(path):
+        if c in _SAFE_ASCII or (c > "\x7f" and unicodedata.category(c)[0] in "LNM"):
+            continue
+        code = f"U+{ord(c):04X} {unicodedata.name(c, '')}".rstrip()
+        return (f"spec file names may hold letters, digits, space and ._-+@=,~/ only; character {i + 1} of the path "
+                f"is {code}: rename the file or folder")
+    return None
 
 
 def _what(p: Path) -> str:

@@ -7,7 +7,7 @@ reported as a `Diagnostic` at `file:line:col` inside one `SpecError`; parsing co
 problems that do not break the YAML itself (duplicate keys, tags, non-string keys).
 
 Resource bounds (a spec is a small hand-written file; anything else is an attack or a mistake):
-see `MAX_FILE_BYTES`, `MAX_SCALAR_CHARS`, `MAX_DEPTH`, `MAX_NODES`. Aliases are expanded while
+see `MAX_FILE_BYTES`, `MAX_SCALAR_CHARS`, `MAX_DEPTH`, `MAX_NODES`, `MAX_EXPANDED_CHARS`. Aliases are expanded while
 counting nodes, so a "billion laughs" document is rejected after at most `MAX_NODES` nodes.
 """
 
@@ -32,6 +32,9 @@ MAX_DEPTH = 64
 
 MAX_NODES = 10_000
 """Most nodes (scalars + collections) in a document after expanding aliases."""
+
+MAX_EXPANDED_CHARS = 1 << 20
+"""Most characters of text (scalars) in a document after expanding aliases."""
 
 from compiler.discover import MAX_FILE_BYTES, SPEC_SUFFIXES, discover, read_spec  # noqa: E402,F401  (re-exported)
 
@@ -355,7 +358,10 @@ def _resolve_plain(v: str) -> Any:
     if v.startswith("0x") and len(v) > 2 and all(c in "0123456789abcdefABCDEF" for c in v[2:]):
         return int(v[2:], 16)
     if _FLOAT_RE.match(v):
-        return float(v)
+        # A number without a fractional part is an integer (2.0 reads as 2), as JSON and JSON
+        # Schema (and so editors) see it; float fields take it as 2.0 again.
+        f = float(v)
+        return int(f) if f.is_integer() and abs(f) <= 2**63 else f
     f = _SPECIAL_FLOATS.get(v)
     return v if f is None else f
 
@@ -364,7 +370,7 @@ _TYPE_NAMES = {dict: "a mapping", list: "a list", int: "an integer", float: "a n
 
 
 class _Frame:
-    __slots__ = ("is_map", "value", "pos", "key", "kl", "kc", "line", "col", "anchor", "size", "height")
+    __slots__ = ("is_map", "value", "pos", "key", "kl", "kc", "line", "col", "anchor", "size", "height", "chars")
 
     def __init__(self, is_map: bool, line: int, col: int, anchor: str | None):
         self.is_map = is_map
@@ -376,6 +382,7 @@ class _Frame:
         self.anchor = anchor
         self.size = 1
         self.height = 1
+        self.chars = 0
 
 
 _NOKEY = object()
@@ -400,6 +407,7 @@ class _Builder:
         self.stack: list[_Frame] = []
         self.anchors: dict[str, tuple[Any, Any, int, int] | None] = {}
         self.count = 0
+        self.chars = 0
         self.root: tuple | None = None
 
     def error(self, line: int, col: int, message: str) -> None:
@@ -451,16 +459,18 @@ class _Builder:
                                 self.error(line, col, "merge keys ('<<') are not supported (YAML 1.2); write the fields out or alias a whole value")
                     elif tag != _STR and tag != "!":
                         v = self._tagged_scalar(tag, v, line, col)
+                chars = len(ev.value)
+                self._count_chars(chars, line, col)
                 if ev.anchor is not None:
-                    self._anchor(ev.anchor, v, None, 1, 0)
-                self._attach(v, line, col, None, 1, 0)
+                    self._anchor(ev.anchor, v, None, 1, 0, chars)
+                self._attach(v, line, col, None, 1, 0, chars)
             elif kind == _END:
                 f = stack.pop()
                 if f.anchor is not None:
-                    self.anchors[f.anchor] = (f.value, f.pos, f.size, f.height)
+                    self.anchors[f.anchor] = (f.value, f.pos, f.size, f.height, f.chars)
                 if f.is_map and f.key is not _NOKEY and f.key is not _SKIP:  # cannot happen with a valid parser
                     f.value[f.key] = None
-                self._attach(f.value, f.line, f.col, f.pos, f.size, f.height)
+                self._attach(f.value, f.line, f.col, f.pos, f.size, f.height, f.chars)
             elif kind == _MAP_START or kind == _SEQ_START:
                 m = ev.start_mark
                 line, col = m.line + 1, m.column + 1
@@ -479,16 +489,17 @@ class _Builder:
                 name = ev.anchor
                 if name not in self.anchors:
                     self.error(line, col, f"undefined alias '*{name}'")
-                    self._attach(_BAD, line, col, None, 1, 0)
+                    self._attach(_BAD, line, col, None, 1, 0, 0)
                     continue
                 target = self.anchors[name]
                 if target is None:
                     raise self.fatal(line, col, f"recursive alias '*{name}' (refers to a node that contains it)")
-                value, pos, size, height = target
+                value, pos, size, height, chars = target
                 self._count(size, line, col, alias=name)
+                self._count_chars(chars, line, col, alias=name)
                 if len(stack) + height > MAX_DEPTH:
                     raise self.fatal(line, col, f"nesting deeper than {MAX_DEPTH} levels (through alias '*{name}')")
-                self._attach(_copy(value), line, col, pos, size, height)
+                self._attach(_copy(value), line, col, pos, size, height, chars)
             elif kind == _DOC_START:
                 docs += 1
                 if docs > 1:
@@ -502,8 +513,15 @@ class _Builder:
             via = f" (alias '*{alias}' expands to {n} nodes)" if alias else ""
             raise self.fatal(line, col, f"document too large: more than {MAX_NODES} nodes after expanding aliases{via}")
 
-    def _anchor(self, name: str, value: Any, pos: Any, size: int, height: int) -> None:
-        self.anchors[name] = (value, pos, size, height)
+    def _count_chars(self, n: int, line: int, col: int, alias: str | None = None) -> None:
+        self.chars += n
+        if self.chars > MAX_EXPANDED_CHARS:
+            via = f" (alias '*{alias}' expands to {n} characters)" if alias else ""
+            raise self.fatal(line, col, f"document too large: more than {MAX_EXPANDED_CHARS} characters of text "
+                                        f"after expanding aliases{via}")
+
+    def _anchor(self, name: str, value: Any, pos: Any, size: int, height: int, chars: int) -> None:
+        self.anchors[name] = (value, pos, size, height, chars)
 
     def _tagged_scalar(self, tag: str, v: str, line: int, col: int) -> Any:
         """An explicitly tagged scalar: core-schema tags only."""
@@ -519,13 +537,14 @@ class _Builder:
         self.error(line, col, _unsupported(tag))
         return _BAD
 
-    def _attach(self, v: Any, line: int, col: int, pos: Any, size: int, height: int) -> None:
+    def _attach(self, v: Any, line: int, col: int, pos: Any, size: int, height: int, chars: int) -> None:
         stack = self.stack
         if not stack:
             self.root = (v, line, col, pos)
             return
         f = stack[-1]
         f.size += size
+        f.chars += chars
         if height + 1 > f.height:
             f.height = height + 1
         if not f.is_map:

@@ -77,8 +77,8 @@ def process(sources: Iterable[tuple[str, bytes]], *, stage: str = COMPILE, cache
         units.append(u)
     diags: list[Diagnostic] = []
     if misses:
-        from compiler.compile import compile_job
-        from compiler.diagnostics import SpecError
+        from compiler.compile import compile_job, too_large
+        from compiler.diagnostics import Diagnostic, SpecError
         from compiler.loader import load_bytes
         from compiler.validate import validate
 
@@ -93,6 +93,12 @@ def process(sources: Iterable[tuple[str, bytes]], *, stage: str = COMPILE, cache
                 continue
             if stage == COMPILE:
                 u.compiled = compile_job(u.job, source=u.path)
+                problems = too_large(list(u.compiled.objects))
+                if problems:
+                    line, col = u.doc.pos(("metadata", "name"))
+                    diags += [Diagnostic(u.path, line, col, "metadata.name", p) for p in problems]
+                    bad.add(id(u))
+                    continue
                 if use_cache:
                     render_cache.put(u.path, u.data, u.compiled)
         units = [u for u in units if id(u) not in bad]

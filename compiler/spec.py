@@ -12,34 +12,30 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from compiler.kinds import REPLICA_TYPES
 from runtime.config import Framework, StorageConfig, TrainerConfig
 from runtime.contract import DEFAULT_IMAGE, MOUNT_PATH_PATTERN  # noqa: F401 - DEFAULT_IMAGE re-exported
 
 API_VERSION = "specc.dev/v1alpha1"
 KIND = "TrainingJob"
 
-DNS1035 = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
-DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
-# Image reference: [registry/]path[:tag][@sha256:digest]
-IMAGE = (
-    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
-    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
+from compiler.patterns import (
+    CONFIG_KEY, DNS1035, DNS1123_LABEL, DNS1123_SUBDOMAIN, ENV_NAME, FIELD_PATH, IMAGE, LABEL_VALUE, LINE, NPROC,
+    QUALIFIED_NAME, QUANTITY, RULE_NAME, TEXT,
 )
-ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
-LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
-LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 
-# Strings that end up in manifests: printable, bounded (no NUL / control characters).
-Text = Annotated[str, Field(max_length=4096, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
-Arg = Annotated[str, Field(max_length=4096, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
+Text = Annotated[str, Field(max_length=4096, pattern=TEXT)]
+Arg = Annotated[str, Field(max_length=4096, pattern=TEXT)]
 Name63 = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS1123_LABEL)]
 Subdomain = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS1123_SUBDOMAIN)]
 Quantity = Annotated[str, Field(max_length=32, pattern=QUANTITY)]
-LabelKey = Annotated[str, Field(max_length=317, pattern=LABEL_KEY)]
+LabelKey = Annotated[str, Field(max_length=317, pattern=QUALIFIED_NAME)]
 LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
 AbsPath = Annotated[str, Field(min_length=1, max_length=1024, pattern=MOUNT_PATH_PATTERN)]
+
+#: Bounds of the Kubernetes API's int32 and int64 fields (tests check them against the CRDs).
+INT32 = 2**31 - 1
+INT64 = 2**63 - 1
 
 RestartPolicy = Literal["Always", "OnFailure", "ExitCode", "Never"]
 
@@ -47,7 +43,7 @@ RestartPolicy = Literal["Always", "OnFailure", "ExitCode", "Never"]
 class Strict(BaseModel):
     """Base for spec models: unknown keys are errors, no type coercion, immutable."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True, allow_inf_nan=False)
 
 
 class Metadata(Strict):
@@ -62,16 +58,16 @@ class Metadata(Strict):
 class Resources(Strict):
     """Container resources; GPUs become `nvidia.com/gpu` limits."""
 
-    cpu: Quantity | None = Field(default=None, description="CPU request (and limit unless cpuLimit).")
-    memory: Quantity | None = Field(default=None, description="Memory request (and limit unless memoryLimit).")
-    cpuLimit: Quantity | None = None
-    memoryLimit: Quantity | None = None
+    cpu: Quantity | None = Field(default=None, description="CPU request. No CPU limit unless cpuLimit (a limit throttles training).")
+    memory: Quantity | None = Field(default=None, description="Memory request, and the memory limit unless memoryLimit.")
+    cpuLimit: Quantity | None = Field(default=None, description="CPU limit; at least cpu.")
+    memoryLimit: Quantity | None = Field(default=None, description="Memory limit; at least memory.")
     gpus: int = Field(default=0, ge=0, le=64)
 
 
 class SecretKeyRef(Strict):
     name: Subdomain
-    key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=CONFIG_KEY)]
     optional: bool | None = None
 
 
@@ -80,7 +76,7 @@ class ConfigMapKeyRef(SecretKeyRef):
 
 
 class FieldRef(Strict):
-    fieldPath: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_.\[\]'/-]+$")]
+    fieldPath: Annotated[str, Field(min_length=1, max_length=256, pattern=FIELD_PATH)]
 
 
 class EnvFrom(Strict):
@@ -138,32 +134,32 @@ class Credentials(Strict):
     """S3 credentials by reference to a Kubernetes Secret (never literal values)."""
 
     secretName: Subdomain
-    accessKeyKey: Annotated[str, Field(max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")] = "AWS_ACCESS_KEY_ID"
-    secretKeyKey: Annotated[str, Field(max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")] = "AWS_SECRET_ACCESS_KEY"
+    accessKeyKey: Annotated[str, Field(max_length=253, pattern=CONFIG_KEY)] = "AWS_ACCESS_KEY_ID"
+    secretKeyKey: Annotated[str, Field(max_length=253, pattern=CONFIG_KEY)] = "AWS_SECRET_ACCESS_KEY"
 
 
 class Storage(StorageConfig):
     """S3/MinIO endpoint for the trainer's URIs and the Secret holding its credentials."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True, allow_inf_nan=False)
     credentials: Credentials | None = None
 
 
 class SchedulingPolicy(Strict):
     """runPolicy.schedulingPolicy for gang schedulers (Volcano / scheduler-plugins)."""
 
-    minAvailable: int | None = Field(default=None, ge=1)
+    minAvailable: int | None = Field(default=None, ge=1, le=INT32)
     queue: Text | None = None
-    minResources: dict[Annotated[str, Field(max_length=253)], Quantity] | None = None
+    minResources: dict[Annotated[str, Field(max_length=253, pattern=QUALIFIED_NAME)], Quantity] | None = None
     priorityClass: Subdomain | None = None
-    scheduleTimeoutSeconds: int | None = Field(default=None, ge=1)
+    scheduleTimeoutSeconds: int | None = Field(default=None, ge=1, le=INT32)
 
 
 class RunPolicy(Strict):
     cleanPodPolicy: Literal["All", "Running", "None"] | None = None
     backoffLimit: int | None = Field(default=None, ge=0, le=1000)
-    activeDeadlineSeconds: int | None = Field(default=None, ge=1)
-    ttlSecondsAfterFinished: int | None = Field(default=None, ge=0)
+    activeDeadlineSeconds: int | None = Field(default=None, ge=1, le=INT64)
+    ttlSecondsAfterFinished: int | None = Field(default=None, ge=0, le=INT32)
     schedulingPolicy: SchedulingPolicy | None = None
     suspend: bool | None = None
 
@@ -176,15 +172,15 @@ class RdzvConf(Strict):
 class ElasticPolicy(Strict):
     """PyTorchJob elastic training (torchrun rendezvous)."""
 
-    minReplicas: int | None = Field(default=None, ge=1)
-    maxReplicas: int | None = Field(default=None, ge=1)
+    minReplicas: int | None = Field(default=None, ge=1, le=INT32)
+    maxReplicas: int | None = Field(default=None, ge=1, le=INT32)
     rdzvBackend: Literal["c10d", "etcd", "etcd-v2"] | None = None
     rdzvPort: int | None = Field(default=None, ge=1, le=65535)
     rdzvHost: Text | None = None
     rdzvId: Text | None = None
     rdzvConf: list[RdzvConf] | None = None
     standalone: bool | None = None
-    maxRestarts: int | None = Field(default=None, ge=0)
+    maxRestarts: int | None = Field(default=None, ge=0, le=INT32)
 
 
 class Toleration(Strict):
@@ -192,7 +188,7 @@ class Toleration(Strict):
     operator: Literal["Exists", "Equal"] | None = None
     value: LabelValue | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    tolerationSeconds: int | None = None
+    tolerationSeconds: int | None = Field(default=None, ge=-INT64 - 1, le=INT64, description="Only with effect NoExecute.")
 
 
 class Scheduling(Strict):
@@ -205,14 +201,14 @@ class Scheduling(Strict):
     serviceAccountName: Subdomain | None = None
 
 
-LintRule = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z][a-z0-9-]*$")]
+LintRule = Annotated[str, Field(min_length=1, max_length=63, pattern=RULE_NAME)]
 
 
 class Allow(Strict):
     """One accepted finding: the rule and the field it is about, as diagnostics print it."""
 
     rule: LintRule = Field(description="The rule, e.g. literal-credential.")
-    at: Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$")] = Field(
+    at: Annotated[str, Field(min_length=1, max_length=1024, pattern=LINE)] = Field(
         description="The field, exactly as the finding names it, e.g. spec.env.PUBLIC_SALT.")
     reason: Text | None = Field(default=None, description="Why this is not a problem (for reviewers).")
 
@@ -237,13 +233,13 @@ class Spec(Strict):
     image: str | None = Field(default=None, max_length=512, pattern=IMAGE, description="Runtime image for built-in trainers.")
     trainer: TrainerConfig | None = Field(default=None, description="A built-in trainer of the runtime.")
     container: Container | None = Field(default=None, description="A custom image + command instead of a trainer.")
-    replicas: dict[str, ReplicaField] | None = Field(default=None, description="Replica types -> settings; default one Worker (PyTorch: Master + Worker).")
+    replicas: dict[Literal[REPLICA_TYPES], ReplicaField] | None = Field(default=None, description="Replica types -> settings; default one Worker (PyTorch: Master + Worker).")
     resources: Resources | None = Field(default=None, description="Default resources for every replica.")
     env: EnvMap = Field(default_factory=dict, max_length=256, description="Env for every replica.")
     runPolicy: RunPolicy = Field(default_factory=RunPolicy)
     successPolicy: Literal["", "AllWorkers"] | None = None
     elasticPolicy: ElasticPolicy | None = None
-    nprocPerNode: Annotated[str, Field(pattern=r"^(auto|cpu|gpu|[1-9][0-9]{0,3})$")] | None = None
+    nprocPerNode: Annotated[str, Field(pattern=NPROC)] | None = None
     volumes: list[Volume] = Field(default_factory=list, max_length=32)
     storage: Storage | None = None
     scheduling: Scheduling = Field(default_factory=Scheduling)

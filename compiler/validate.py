@@ -208,7 +208,8 @@ def _from_errors(doc: Loaded, errors: list[dict]) -> list[Diagnostic]:
                     wants.append(want)
             message = f"must be {' or '.join(wants)}, got {_shown(value)}"
         else:
-            message = f"must be {' or '.join(options)}, got {_type_name(value)}"
+            hint = _quote_hint("string_type", value) if "a string" in options else ""
+            message = f"must be {' or '.join(options)}, got {_type_name(value)}{hint}"
         line, col = doc.pos(uloc)
         diags.append(Diagnostic(doc.path, line, col, dotted(uloc), message))
     return diags
@@ -256,13 +257,25 @@ def _diagnostic(doc: Loaded, where: validator.Located, err: dict) -> Diagnostic:
         if hint:
             message += f"; {hint}"
     elif kind == "string_pattern_mismatch":
-        message = _pattern_message(loc, err)
+        message, index = _pattern_message(loc, err)
+        if index is not None and not key:
+            line, col = doc.pos(loc)
+            return Diagnostic(doc.path, line, _column_of(doc, line, col, err["input"], index), dotted(loc), message)
     elif kind.endswith("_type"):
-        message = f"{message}, got {_type_name(err.get('input'))}"
+        message = f"{message}, got {_type_name(err.get('input'))}{_quote_hint(kind, err.get('input'))}"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
     line, col = doc.pos(loc, key=key)
     return Diagnostic(doc.path, line, col, dotted(loc), message)
+
+
+def _quote_hint(kind: str, value: Any) -> str:
+    """For a number or boolean where text is wanted: how to write it as text."""
+    if kind == "string_type" and isinstance(value, (int, float, bool)):
+        import json
+
+        return f"; quote it: {json.dumps(str(value).lower() if isinstance(value, bool) else str(value))}"
+    return ""
 
 
 def _type_name(value: Any) -> str:
@@ -273,27 +286,38 @@ def _type_name(value: Any) -> str:
     )
 
 
-_PATTERN_HINTS = {
-    "name": "must be a DNS-1035 label: lower-case letters, digits and '-', starting with a letter, ending with a letter or digit",
-    "namespace": "must be a DNS-1123 label: lower-case letters, digits and '-'",
-    "image": "must be an image reference like registry/path/name:tag or name@sha256:<64 hex>",
-    "cpu": "must be a Kubernetes quantity like 500m, 2 or 1.5",
-    "memory": "must be a Kubernetes quantity like 512Mi or 4Gi",
-    "endpoint": "must be an http:// or https:// URL with host and optional port, e.g. http://minio-service.kubeflow:9000",
-}
+def _pattern_message(loc: tuple, err: dict) -> tuple[str, int | None]:
+    """What the value must look like, and the index of the character that breaks it (if any)."""
+    from compiler.patterns import RULES
 
-
-def _pattern_message(loc: tuple, err: dict) -> str:
-    from runtime.contract import PATTERN_RULES
-
-    last = next((p for p in reversed(loc) if isinstance(p, str)), "")
-    hint = PATTERN_RULES.get(err.get("ctx", {}).get("pattern")) or _PATTERN_HINTS.get(last)
-    if hint is None and last in ("cpuLimit", "memoryLimit", "sizeLimit"):
-        hint = _PATTERN_HINTS["memory"]
     value = err.get("input")
-    if isinstance(value, str) and re.search(r"[\x00-\x08\x0b-\x1f\x7f]", value):
-        return "must not contain control characters"
-    return f"{hint or err['msg']}, got {_shown(value)}"
+    rule = RULES.get(err.get("ctx", {}).get("pattern"), err["msg"])
+    if isinstance(value, str):
+        bad = next((c for c in value if c in "\n\r\x85\u2028\u2029" or c < " " or c == "\x7f"), None)
+        if bad is not None and "control characters" not in rule:
+            return f"{rule}; found control character U+{ord(bad):04X} at character {value.index(bad) + 1}", value.index(bad)
+        foreign = next((c for c in value if ord(c) > 0x7e), None)
+        if foreign is not None:
+            return f"{rule}; {_character(foreign)} at character {value.index(foreign) + 1} is not ASCII (a look-alike?)", value.index(foreign)
+    return f"{rule}, got {_shown(value)}", None
+
+
+def _column_of(doc: Loaded, line: int, col: int, value: str, index: int) -> int:
+    """The column of value[index] when the scalar stands on its source line as written (plain or
+    quoted without escapes before it); else the scalar's own column."""
+    lines = doc.text.splitlines()
+    raw = lines[line - 1][col - 1:] if 0 < line <= len(lines) else ""
+    for skip in (0, 1):
+        if raw[skip:skip + index + 1] == value[:index + 1]:
+            return col + skip + index
+    return col
+
+
+def _character(c: str) -> str:
+    """`'і' (U+0456 CYRILLIC SMALL LETTER BYELORUSSIAN-UKRAINIAN I)`."""
+    import unicodedata
+
+    return f"{c!r} (U+{ord(c):04X} {unicodedata.name(c, 'unnamed character')})"
 
 
 def _shown(value: Any) -> str:

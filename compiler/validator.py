@@ -30,7 +30,7 @@ FORMAT = 2
 #: The models the snapshot holds a validator for, and their modules.
 ROOTS = {"TrainingJob": "compiler.spec", "Replica": "compiler.spec", "RuntimeConfig": "runtime.config"}
 #: The files the schema comes from (their SHA-256 is recorded in the snapshot).
-SOURCES = ("compiler/spec.py", "runtime/config.py", "runtime/contract.py")
+SOURCES = ("compiler/spec.py", "compiler/patterns.py", "runtime/config.py", "runtime/contract.py")
 
 
 class Record:
@@ -70,10 +70,14 @@ def _dump(v: Any, exclude_none: bool) -> Any:
 
 
 def source_digest() -> str:
-    """SHA-256 over the model source files (names and bytes)."""
+    """SHA-256 over the model source files (names and bytes) and the replica type names the
+    kinds define (the spec's replica keys)."""
+    from compiler.kinds import REPLICA_TYPES
+
     h = sha256()
     for rel in SOURCES:
         h.update(rel.encode() + b"\0" + (_HERE.parent / rel).read_bytes() + b"\0")
+    h.update(repr(REPLICA_TYPES).encode())
     return h.hexdigest()
 
 
@@ -233,11 +237,8 @@ class Located:
                 node = node["schema"]
                 continue
             if t == "union":
-                choices = _choices(node)
-                models = [c for c in choices if _resolve(c, defs).get("type") == "model"
-                          and _resolve(c, defs)["cls"]["$class"] == part]
-                plain = [c for c in choices if _resolve(c, defs).get("type") != "model"]
-                self.union, self.branch = tuple(out), _resolve((models or plain or choices)[0], defs)
+                choices = [_resolve(c, defs) for c in _choices(node)]
+                self.union, self.branch = tuple(out), _member(choices, part)
                 node = self.branch
                 i += 1
                 continue
@@ -267,6 +268,17 @@ class Located:
                 out += [p for p in parts[i:] if p != "[key]"]
                 break
         self.loc = tuple(out)
+
+
+def _member(choices: list[dict], tag: Any) -> dict:
+    """The union member pydantic-core names `tag` in an error location: a model by its class
+    name, others by their type (`int`, `constrained-int`, `literal[-1]`, ...)."""
+    tag = str(tag)
+    for c in choices:
+        if c.get("type") == "model" and c["cls"]["$class"] == tag:
+            return c
+    kind = "literal" if tag.startswith("literal[") else tag.removeprefix("constrained-")
+    return next((c for c in choices if c.get("type") == kind), choices[0])
 
 
 def _resolve(node: Any, defs: dict[str, dict]) -> Any:

@@ -19,6 +19,8 @@ from runtime.contract import (  # noqa: F401 - re-exported: the config's public 
     RUNTIME_API_VERSION,
     TRAINER_FRAMEWORKS,
     ENDPOINT_PATTERN,
+    EXPORT_DIRECTORY_PATTERN,
+    REGION_PATTERN,
     URI_PATTERN,
     dump_runtime_config,
 )
@@ -27,7 +29,7 @@ from runtime.contract import (  # noqa: F401 - re-exported: the config's public 
 class Strict(BaseModel):
     """Base for every config model: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True, allow_inf_nan=False)
 
 
 #: Where a trainer reads or writes (runtime.contract.URI_PATTERN says what is accepted).
@@ -45,7 +47,7 @@ class StorageConfig(Strict):
         pattern=ENDPOINT_PATTERN,
         max_length=253,
     )
-    region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]{1,32}$")
+    region: str = Field(default="us-east-1", pattern=REGION_PATTERN)
 
 
 class RecommenderConfig(Strict):
@@ -60,7 +62,7 @@ class RecommenderConfig(Strict):
     )
     export_directory: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$",
+        pattern=EXPORT_DIRECTORY_PATTERN,
         description="Export directory name; when set, directory_uri is not read.",
     )
     model_root: Uri = Field(default="s3://models", description="Models go to <model_root>/<directory>/<version>/.")

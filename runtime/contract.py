@@ -47,6 +47,10 @@ _HOST = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-
 #: An S3 endpoint: http(s)://host[:port] with no path, user or password.
 ENDPOINT_PATTERN = rf"^https?://{_HOST}(?::{_PORT})?/?$"
 
+REGION_PATTERN = r"^[a-z0-9-]{1,32}$"
+#: One path segment (the recommender's export folder name).
+EXPORT_DIRECTORY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$"
+
 #: The rules above in words, for messages.
 PATTERN_RULES = {
     URI_PATTERN: "must be an s3://bucket/key URI, a file:///absolute URI or an absolute path, "
@@ -55,6 +59,8 @@ PATTERN_RULES = {
     MOUNT_PATH_PATTERN: "must be an absolute path without ':', '..' segments or control characters",
     ENDPOINT_PATTERN: "must be http(s)://host[:port] (a DNS name, IPv4 or [IPv6] address, port 1-65535), "
                       "e.g. http://minio-service.kubeflow:9000; credentials go in storage.credentials",
+    REGION_PATTERN: "must be a region like us-east-1",
+    EXPORT_DIRECTORY_PATTERN: "must be one path segment of letters, digits, '.', '_' and '-', starting with a letter or digit",
 }
 
 

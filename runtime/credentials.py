@@ -9,7 +9,8 @@ import re
 from collections import Counter
 
 # scheme://user:password@host (a password made only of $(VAR) / ${VAR} expansions is fine).
-_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/\s:@]*):([^/\s@]*)@")
+# The look-behind starts a match only where a scheme starts: linear time on long strings.
+_URL_USERINFO = re.compile(r"(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*://)([^/\s:@]*):([^/\s@]*)@")
 _EXPANSION = re.compile(r"^(\$\([A-Za-z_][A-Za-z0-9_]*\)|\$\{[A-Za-z_][A-Za-z0-9_]*\})+$")
 _TOKENS = (
     ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),

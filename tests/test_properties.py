@@ -52,10 +52,12 @@ _core_text = st.one_of(
                           exclude_characters=[chr(c) for c in range(0, 32) if c not in (9, 10)] + ["\x7f"]), max_size=40),
 )
 # Leading and trailing whitespace and line breaks of every kind YAML 1.1 or 1.2 knows.
-EDGES = ["", " ", "  ", "\t", "\n", "\n\n", " \n", "\n ", "\r\n", "\r", "\x85", "\u2028", "\u2029", "\u00a0", "\ufeff"]
+# (Spec text refuses control characters but tabs and line feeds, so "\r" only reaches the writer.)
+EDGES = ["", " ", "  ", "\t", "\n", "\n\n", " \n", "\n ", "\x85", "\u2028", "\u2029", "\u00a0", "\ufeff"]
 text = st.one_of(_core_text, st.builds(lambda a, t, b: a + t + b, st.sampled_from(EDGES), _core_text, st.sampled_from(EDGES)))
 # Any string at all (control characters included): what the YAML writer must carry for keys and values.
-any_text = st.one_of(text, st.text(max_size=12))
+_edge = st.sampled_from(EDGES + ["\r", "\r\n", "\x00", "\x1b", "\x7f"])
+any_text = st.one_of(text, st.text(max_size=12), st.builds(lambda a, t, b: a + t + b, _edge, st.text(max_size=8), _edge))
 dns = st.from_regex(r"[a-z][a-z0-9]{0,12}", fullmatch=True)
 quantity = st.sampled_from(["100m", "1", "2", "1.5", "512Mi", "4Gi"])
 

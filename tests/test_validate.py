@@ -51,7 +51,7 @@ CASES = [
     ("unknown-trainer", BASE.replace("name: mnist", "name: mnsit"),
      ["8:11: spec.trainer.name: unknown trainer 'mnsit'; built-in trainers are recommender, income, mnist; did you mean 'mnist'?"]),
     ("lower-case-replica-type", BASE + "  replicas:\n    worker: 2\n",
-     ["12:5: spec.replicas.worker: replica type must be written 'Worker' (canonical case), not 'worker'"]),
+     ["12:5: spec.replicas.worker: must be one of 'Chief', 'Master', 'PS', 'Worker' or 'Evaluator', got 'worker'; did you mean 'Worker'?"]),
     ("pytorch-two-masters", BASE.replace("tensorflow", "pytorch") + "  replicas:\n    Master: 2\n    Worker: 1\n",
      ["12:5: spec.replicas.Master.count: Master must have exactly 1 replica"]),
     ("pytorch-missing-worker", BASE.replace("tensorflow", "pytorch") + "  replicas:\n    Master: 1\n",

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 #: Every workload kind, in the order docs and health checks list them.
 WORKLOADS = (tfjob, pytorchjob, batchjob)
+#: Every replica type name of every kind, each once (the spec's replica keys).
+REPLICA_TYPES = tuple(dict.fromkeys(t for k in WORKLOADS for t in k.REPLICA_TYPES))
 _BY_FRAMEWORK = {fw: k for k in WORKLOADS for fw in k.FRAMEWORKS}
 _BY_KIND = {k.KIND: k for k in WORKLOADS}
 
