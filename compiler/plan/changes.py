@@ -64,8 +64,19 @@ def diff(old: Any, new: Any) -> list[Change]:
     return out
 
 
+def same(a: Any, b: Any) -> bool:
+    """Equal with equal types all the way down (1 and 1.0 render differently)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
 def _diff(old: Any, new: Any, loc: tuple, out: list[Change]) -> None:
-    if old == new and type(old) is type(new):
+    if same(old, new):
         return
     if isinstance(old, dict) or isinstance(new, dict):
         if isinstance(old, (dict, _Absent)) and isinstance(new, (dict, _Absent)):
@@ -119,12 +130,14 @@ def mask(loc: tuple, value: Any) -> Any:
 
 # Characters shown escaped: C0/C1 controls, line and paragraph separators, and the invisible
 # ones a reviewer must see (zero-width, bidirectional overrides: "Trojan Source").
-_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]")
+# Tag characters (U+E0000..U+E007F) spell invisible ASCII.
+_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+                     "\ufff9-\ufffb\U000e0000-\U000e007f]")
 
 
 def _escape_hidden(m: re.Match) -> str:
     code = ord(m.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def text(s: str, limit: int | None = None) -> str:

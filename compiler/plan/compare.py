@@ -160,7 +160,7 @@ def _committed(base: Side, paths: list[str], with_spec: set[tuple[str, str]]) ->
             diags.append(Diagnostic(where, 1, 1, "", "not a Kubernetes object (kind and metadata)"))
             continue
         folders.setdefault(folder, []).append(obj)
-    wanted = [os.path.normpath(p) for p in paths]
+    wanted = [base.tree_path(p) for p in paths]
     jobs: dict[tuple[str, str], _Job] = {}
     for folder, objects in folders.items():
         job = _Job(objects)

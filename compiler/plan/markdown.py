@@ -42,13 +42,13 @@ class Md(str):
     """Markdown that is safe to print as it is."""
 
 
-def text(s: str, limit: int | None = changes.MAX_SHOWN) -> Md:
+def text(s: str, limit: int | None = None) -> Md:
     """User text as inline Markdown that renders as the text (on one line) and nothing else."""
     out = _INLINE.sub(r"\\\1", changes.text(str(s), limit))
     return Md(_LINKISH.sub(lambda m: m.group() + ZWSP, out))
 
 
-def code(s: str, *, table: bool = False, limit: int | None = changes.MAX_SHOWN) -> Md:
+def code(s: str, *, table: bool = False, limit: int | None = None) -> Md:
     """User text as a code span (in a table cell with `table`)."""
     s = _MENTION.sub("@" + ZWSP, changes.text(str(s), limit))
     if table:

@@ -68,8 +68,9 @@ def text(plan: Plan) -> str:
     lines = [f"specc plan: {t(header(plan))}", ""]
     listed = [e for e in plan.entries if e.action != "unchanged"]
     width = max((len(e.action) for e in listed), default=0)
+    keys = max((len(t(e.key)) for e in listed), default=0)
     for e in listed:
-        lines.append(f"{e.action:<{width}}  {t(e.key)}  {t(names(e))}")
+        lines.append(f"{e.action:<{width}}  {t(e.key):<{keys}}  {t(names(e))}")
         if e.reason:
             lines.append(f"{'':<{width}}    {t(e.reason)}")
         if e.action in ("rerun", "update"):

@@ -39,6 +39,8 @@ class Side:
     rendered: dict[str, bytes] | None = None  # "<job folder>/<file>.yaml" -> bytes; None: no rendered/
     rendered_dir: str = "rendered"  # the rendered folder as named in the working tree
     locate: Callable[[str], str] = str  # a file name -> where it is on this side
+    #: a name -> the path a render from this side's root writes into source annotations
+    tree_path: Callable[[str], str] = lambda name: os.path.normpath(_relative(name))
     ref: str | None = None
     commit: str | None = None
     dir: str | None = None
@@ -214,6 +216,7 @@ def commit(ref: str | None, paths: list[str], rendered: str) -> Side:
     where = ref if ref is not None else short
     side = Side(f"{name} ({short})", ref=ref, commit=sha, rendered_dir=rendered)
     side.locate = lambda n: f"{where}:{_repo_path(prefix, n)}"
+    side.tree_path = lambda n: _repo_path(prefix, n) or "."
 
     wanted: list[tuple[str, str, str, int | None, str]] = []  # (name, mode, object, size, tree path)
     for p in paths:
