@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from compiler.diagnostics import Diagnostic
 from compiler.naming import SOURCE_ANNOTATION
 from compiler.plan import changes, requests
+from compiler.plan.changes import same
 from compiler.plan.sides import Side
 
 #: Every action, in the order a plan lists them.
@@ -80,12 +81,12 @@ class Plan:
 class _Job:
     """One side's objects of a job, by kind, and what the plan reads off them."""
 
-    def __init__(self, objects: list[dict], source: str | None = None):
+    def __init__(self, objects: list[dict]):
         self.objects = {o["kind"]: o for o in objects}
         self.workload = _workload(objects)
         md = self.workload.get("metadata") or {}
         self.name = md.get("name")
-        self.source = source if source is not None else (md.get("annotations") or {}).get(SOURCE_ANNOTATION)
+        self.source = (md.get("annotations") or {}).get(SOURCE_ANNOTATION)
 
     def stripped(self) -> dict:
         """The objects without the source annotation (which file a spec lives in)."""
@@ -204,7 +205,7 @@ def make(base: Side, head: Side, paths: list[str]) -> tuple[Plan | None, list[Di
         nj = _Job(list(n.compiled.objects)) if n else None
         bj = _Job(list(b.compiled.objects)) if b else None
         oj = committed.get(key) if committed is not None else bj
-        if committed is not None and bj is not None and (oj is None or oj.stripped() != bj.stripped()):
+        if committed is not None and bj is not None and (oj is None or not same(oj.stripped(), bj.stripped())):
             drifted += 1
         entry = Entry(job=key[1], namespace=key[0], action="", old_name=oj.name if oj else None,
                       new_name=nj.name if nj else None, old_source=oj.source if oj else None,
@@ -239,14 +240,15 @@ def _decide(e: Entry, old: _Job | None, new: _Job | None, base: _Job | None, uni
         e.reason = "spec removed" if base is not None else f"in {label}, without a spec at the base"
         e.warnings.append(f"prunes {old.name} even if it is still running: a training run in progress stops")
         return
-    spec_changed = base is not None and base.stripped() != new.stripped()
+    spec_changed = base is not None and not same(base.stripped(), new.stripped())
+    only_source = same(old.stripped(), new.stripped())
     moved = old.source != new.source
     reasons = []
     if spec_changed:
         reasons.append("spec changed")
     elif base is None:
-        reasons.append(f"no spec at the base to compare with {label}")
-    if base is not None and not spec_changed and old.stripped() != new.stripped():
+        reasons.append(f"{label} has this job, but the base has no spec for it")
+    if base is not None and not spec_changed and not only_source:
         reasons.append(f"same spec, but this specc renders it differently from {label}")
     if moved:
         reasons.append(f"moved: {old.source} -> {new.source}")
@@ -255,15 +257,15 @@ def _decide(e: Entry, old: _Job | None, new: _Job | None, base: _Job | None, uni
         e.reason = "; ".join(reasons)
         e.warnings.append(f"prunes {old.name} even if it is still running: a training run in progress stops")
         return
-    if old.objects == new.objects:
+    if same(old.objects, new.objects):
         e.action, e.reason = "unchanged", "; ".join(reasons) or "nothing changes"
         return
     e.action = "update"
-    if moved and old.stripped() == new.stripped():
+    if moved and only_source:
         reasons.append(f"only the {SOURCE_ANNOTATION} annotation changes: the job keeps its name and is not re-run")
     e.reason = "; ".join(reasons)
     fixed = unit.job.spec.naming == "fixed"
-    if fixed and old.stripped() != new.stripped():
+    if fixed and not only_source:
         e.warnings.append(
             f"naming: fixed keeps the name {new.name}: if it has finished, this change never runs (the "
             f"operator does not re-run a finished job), and running pods keep their old settings")
@@ -271,7 +273,7 @@ def _decide(e: Entry, old: _Job | None, new: _Job | None, base: _Job | None, uni
         before = old.objects.get(kind)
         if before is None:
             continue
-        immutable = [f for f in _immutable(kind) if _get(before, f) != _get(obj, f)]
+        immutable = [f for f in _immutable(kind) if not same(_get(before, f), _get(obj, f))]
         if immutable:
             e.warnings.append(
                 f"changes {', '.join(immutable)} of {kind} {new.name}, which Kubernetes does not allow to "

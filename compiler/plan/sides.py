@@ -44,9 +44,12 @@ class Side:
     ref: str | None = None
     commit: str | None = None
     dir: str | None = None
+    _names: set[str] = field(default_factory=set, repr=False)
 
     def add(self, name: str, data: bytes) -> None:
-        if all(n != name for n, _ in self.specs):
+        """A spec file, unless an earlier named path already brought it."""
+        if name not in self._names:
+            self._names.add(name)
             self.specs.append((name, data))
 
     def error(self, name: str, message: str) -> None:
@@ -101,11 +104,14 @@ def checkout(root: str, paths: list[str], rendered: str) -> Side:
         side.rendered = {}
         for f in sorted(folder.glob("*/*")):
             if f.suffix in SPEC_SUFFIXES and f.is_file() and not f.name.startswith(".") and not f.parent.name.startswith("."):
-                rel = f.relative_to(folder).as_posix()
-                if f.stat().st_size > MAX_RENDERED_BYTES:
-                    side.diags.append(Diagnostic(str(f), 1, 1, "", f"file too large: {f.stat().st_size} bytes"))
-                    continue
-                side.rendered[rel] = f.read_bytes()
+                try:
+                    size = f.stat().st_size
+                    if size > MAX_RENDERED_BYTES:
+                        side.diags.append(Diagnostic(str(f), 1, 1, "", f"file too large: {size} bytes"))
+                        continue
+                    side.rendered[f.relative_to(folder).as_posix()] = f.read_bytes()
+                except OSError as exc:
+                    side.diags.append(Diagnostic(str(f), 1, 1, "", f"cannot read file: {exc.strerror or exc}"))
     return side
 
 
