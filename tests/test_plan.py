@@ -178,6 +178,26 @@ def test_moved_spec_without_rendered_folder_is_an_update_and_an_unmoved_one_unch
     assert "(no rendered/ there: compared with what its specs render to)" in out.splitlines()[0]
 
 
+def test_first_specs_are_all_created_and_a_removed_folder_all_deleted(repo, capsys):
+    git(repo.path, "checkout", "-q", "--orphan", "empty")
+    git(repo.path, "rm", "-r", "-q", "--cached", ".")
+    git(repo.path, "commit", "-q", "--allow-empty", "-m", "empty")
+    p = plan_json(capsys, "--base", "empty")
+    assert {j["job"]: j["action"] for j in p["jobs"]} == {j: "create" for j in PINNED}
+    assert p["base"]["rendered"] is False and p["totals"]["jobs"] == 3
+    shutil.rmtree(repo.path / "specs")
+    p = plan_json(capsys, "--base", "main")
+    assert {j["job"]: j["action"] for j in p["jobs"]} == {j: "delete" for j in PINNED}
+
+
+def test_rendered_folder_elsewhere(repo, capsys):
+    (repo.path / "rendered").rename(repo.path / "deploy")
+    repo.commit("rendered/ is deploy/")
+    assert plan_json(capsys)["base"]["rendered"] is False
+    p = plan_json(capsys, "--rendered", "deploy")
+    assert p["base"]["rendered"] is True and {j["action"] for j in p["jobs"]} == {"unchanged"}
+
+
 def test_named_spec_files_plan_only_their_jobs(repo, capsys):
     (repo.path / "specs" / "income.yaml").unlink()
     repo.edit("specs/mnist.yaml", "batch_size: 150", "batch_size: 100")
