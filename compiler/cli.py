@@ -1,6 +1,6 @@
 """`specc`: the command line. The only module that prints or exits.
 
-Commands: validate, render, schema, run, lint, argocd health|app. Each runs the stages through
+Commands: validate, render, schema, run, lint, plan, argocd health|app. Each runs the stages through
 compiler/pipeline.py; heavy modules are imported inside the command that needs them so that
 `specc render` starts fast.
 """
@@ -170,6 +170,50 @@ def cmd_lint(args) -> int:
     return ExitCode.OK
 
 
+def cmd_plan(args) -> int:
+    from compiler.plan import compare, sides
+
+    try:
+        head = sides.working_tree(args.paths)
+        if args.base_dir is not None:
+            base = sides.checkout(args.base_dir, args.paths, args.rendered)
+        else:
+            base = sides.commit(args.base, args.paths, args.rendered)
+    except sides.PlanError as exc:
+        _err(str(exc))
+        return ExitCode.INVALID
+    plan, diags = compare.make(base, head, args.paths)
+    if plan is None:
+        _print_diags(diags)
+        return ExitCode.INVALID
+    if args.format == "markdown":
+        from compiler.plan.markdown import render
+    else:
+        from compiler.plan.output import json_text, text
+
+        render = json_text if args.format == "json" else text
+    sys.stdout.write(render(plan))
+    gated = [f"{plan.count(a)} to {a}" for a in args.fail_on if plan.count(a)]
+    if gated:
+        print(f"specc plan: {', '.join(gated)} (--fail-on {','.join(args.fail_on)})", file=sys.stderr)
+        return ExitCode.DIFF
+    return ExitCode.OK
+
+
+def _plan_actions(value: str) -> tuple[str, ...]:
+    """`rerun,delete` -> ("rerun", "delete"); the actions a plan can gate on."""
+    import argparse
+
+    from compiler.plan.compare import ACTIONS
+
+    gating = ACTIONS[:-1]
+    actions = tuple(dict.fromkeys(a.strip() for a in value.split(",") if a.strip()))
+    unknown = [a for a in actions if a not in gating]
+    if unknown or not actions:
+        raise argparse.ArgumentTypeError(f"{value!r}: name actions from {', '.join(gating)}, comma-separated")
+    return actions
+
+
 def cmd_health(args) -> int:
     from compiler.emit import dump
     from compiler.gitops.health import argocd_cm_patch, scripts
@@ -254,6 +298,20 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--explain", metavar="RULE", help="explain one rule and how to silence it")
     lint.add_argument("--list-rules", action="store_true", help="list the rules")
     lint.set_defaults(func=cmd_lint)
+
+    pl = sub.add_parser("plan", help="what a merge does to the cluster: jobs created, re-run, updated or pruned, "
+                                     "changed fields, resources requested (offline)")
+    pl.add_argument("paths", nargs="*", default=["specs"], metavar="PATH", help="spec files or folders (default: specs)")
+    base = pl.add_mutually_exclusive_group()
+    base.add_argument("--base", metavar="REF",
+                      help="git commit, branch or tag to compare with (default: the merge base with origin/main, else main)")
+    base.add_argument("--base-dir", metavar="DIR", help="compare with another checkout instead of a git ref")
+    pl.add_argument("--rendered", default="rendered", metavar="DIR",
+                    help="the base's committed rendered folder, what Argo CD applied (default: rendered)")
+    pl.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    pl.add_argument("--fail-on", type=_plan_actions, default=(), metavar="ACTIONS",
+                    help="exit 1 when a job would be one of these actions (comma-separated: create,rerun,update,delete)")
+    pl.set_defaults(func=cmd_plan)
 
     a = sub.add_parser("argocd", help="Argo CD: health checks for the workload kinds, an Application for rendered/")
     asub = a.add_subparsers(dest="argocd_command", required=True, metavar="WHAT")

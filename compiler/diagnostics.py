@@ -13,7 +13,7 @@ class ExitCode(IntEnum):
     """Exit statuses of `specc`."""
 
     OK = 0
-    DIFF = 1  # `specc render --check` / `diff`: rendered output differs from what is on disk
+    DIFF = 1  # `specc render --check` / `diff`: rendered output differs from what is on disk; `plan --fail-on`: a gated action
     INVALID = 2  # invalid input (spec, YAML, file) or bad usage
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 

@@ -319,7 +319,7 @@ def test_pre_commit_hooks(repo):
     assert main(lint_args) == 0
 
 
-def test_example_ci_workflow_runs_clean_on_this_repo(repo):
+def test_example_ci_workflow_runs_clean_on_this_repo(repo, tmp_path_factory):
     wf = yaml.safe_load((ROOT / "examples" / "ci" / "github-actions.yaml").read_text())
     on = wf.get("on", wf.get(True))  # YAML 1.1 reads the key `on` as true
     assert "pull_request" in on
@@ -327,7 +327,18 @@ def test_example_ci_workflow_runs_clean_on_this_repo(repo):
     assert any(s.get("uses", "").startswith("actions/setup-python") for s in steps)
     runs = [s["run"] for s in steps if "run" in s]
     assert "specc render specs -o rendered --check" in runs
-    for cmd in runs:
+    # A pull request's checkout (fetch-depth: 0): the repository with its base branch as origin/main.
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "base"],
+                 ["update-ref", "refs/remotes/origin/main", "HEAD"]):
+        subprocess.run(["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com", "-c", "commit.gpgsign=false", *args],
+                       cwd=repo, check=True, capture_output=True)
+    summary = tmp_path_factory.mktemp("github") / "step-summary.md"
+    github = {"github.base_ref": "main"}
+    for s in steps:
+        cmd = s.get("run", "")
         if cmd.startswith(("specc ", "kubectl ")):
-            r = subprocess.run(cmd, shell=True, cwd=repo, env=env_with_venv(), capture_output=True, text=True, timeout=60)
+            step_env = {k: github.get(v.strip("${} "), v) for k, v in s.get("env", {}).items()}
+            env = {**env_with_venv(), "GITHUB_STEP_SUMMARY": str(summary), **step_env}
+            r = subprocess.run(cmd, shell=True, cwd=repo, env=env, capture_output=True, text=True, timeout=60)
             assert r.returncode == 0, f"{cmd}: {r.stderr}"
+    assert summary.read_text().startswith("### specc plan: 0 to create, 0 to rerun, 0 to update, 0 to delete, 7 unchanged\n")

@@ -5,8 +5,10 @@ frameworks it serves (FRAMEWORKS), its replica types (REPLICA_TYPES in render or
 DEFAULT_REPLICAS, SINGLETONS), DEFAULT_RESTART_POLICY, the main CONTAINER and its PORT, the spec
 fields only it uses (SPEC_FIELDS), its rules (`check(job)`), its pod-name budget
 (`name_budget(job)`), how its status reads in Argo CD (HEALTH_LUA, None where Argo CD has a
-check built in), and the operator's behaviour the local runner reproduces. configmap and
-kustomization build the other objects. Adding a kind is one module here, listed in WORKLOADS.
+check built in), the fields Kubernetes refuses to change on an existing object
+(IMMUTABLE_FIELDS, dotted paths; `specc plan` warns when a fixed-name job changes one), and the
+operator's behaviour the local runner reproduces. configmap and kustomization build the other
+objects. Adding a kind is one module here, listed in WORKLOADS.
 """
 
 from __future__ import annotations

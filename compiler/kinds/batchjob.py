@@ -31,6 +31,8 @@ HEALTH_LUA = None
 #: The operator's ExitCode semantics on a Job: a permanent exit fails the Job at once, a
 #: retryable one (>= 128) retries the pod.
 PERMANENT_EXIT_CODES = list(range(1, FIRST_RETRYABLE))
+#: Fields of a Job that the API server refuses to change (ValidateJobSpecUpdate), of those specc renders.
+IMMUTABLE_FIELDS = ("spec.completions", "spec.podFailurePolicy", "spec.template")
 #: The Job controller's default spec.backoffLimit.
 DEFAULT_BACKOFF_LIMIT = 6
 

@@ -26,6 +26,7 @@ PORT = ("pytorchjob-port", 23456)
 OPERATOR_ENV = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK")
 SPEC_FIELDS = ("elasticPolicy", "nprocPerNode")
 HEALTH_LUA = v1.HEALTH_LUA
+IMMUTABLE_FIELDS = v1.IMMUTABLE_FIELDS
 
 
 def name_budget(job: TrainingJob) -> int:

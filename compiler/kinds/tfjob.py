@@ -30,6 +30,7 @@ PORT = ("tfjob-port", 2222)
 OPERATOR_ENV = ("TF_CONFIG",)
 SPEC_FIELDS = ("successPolicy",)
 HEALTH_LUA = v1.HEALTH_LUA
+IMMUTABLE_FIELDS = v1.IMMUTABLE_FIELDS
 
 
 def name_budget(job: TrainingJob) -> int:

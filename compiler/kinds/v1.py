@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 API_VERSION = "kubeflow.org/v1"
 GROUP = "kubeflow.org"
+#: Fields the v1 CRDs refuse to change (CEL `self == oldSelf`).
+IMMUTABLE_FIELDS = ("spec.runPolicy.schedulingPolicy.queue",)
 #: The operator's job conditions, in the order it appends them.
 CONDITIONS = ("Created", "Running", "Restarting", "Succeeded", "Suspended", "Failed")
 
