@@ -138,9 +138,9 @@ def _request_within_limit(base: Loc, r, request: str, limit: str) -> Iterator[tu
     req, lim = getattr(r, request), getattr(r, limit)
     if req is None or lim is None:
         return
-    from compiler.quantity import parse
+    from compiler.quantity import parse_quantity
 
-    if parse(req) > parse(lim):
+    if parse_quantity(req) > parse_quantity(lim):
         yield (*base, limit), f"{limit} {lim} is below the {request} request {req}; a limit must be at least the request"
 
 

@@ -12,23 +12,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from compiler.lint import credential_in, looks_random
 from compiler.validate import dotted
+from runtime.credentials import credential_in, keyish_name, looks_random, secret_name
 
 #: What a masked value is replaced with.
 MASK = "***"
-# Words of a key name (`API_TOKEN`, `apiKey`, `example.com/db-password`) that make its value a
-# credential; key-ish words (`SIGNING_KEY`, `CACHE_KEY`) only when the value looks random.
-_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
-_SECRET_WORDS = frozenset((
-    "secret", "secrets", "password", "passwords", "passwd", "pwd", "passphrase", "token", "credential",
-    "credentials", "auth", "apikey", "bearer", "cookie"))
-_KEY_QUALIFIERS = frozenset(("api", "access", "private", "secret", "signing", "encryption", "ssh"))
-_KEYISH_WORDS = frozenset(("key", "keys", "session", "signature", "cert"))
 # Keys whose value names a Secret or one of its keys rather than holding a credential.
 _REFERENCE_KEYS = frozenset(("secretKeyRef", "configMapKeyRef", "fieldRef", "secretName", "accessKeyKey", "secretKeyKey"))
-# `--password VALUE` in an argument list.
-_SECRET_FLAG = re.compile(r"(?i)^--?(password|passwd|secret|token|api[_-]?key|access[_-]?key|auth[_-]?token)$")
 #: Longest value shown by the text and Markdown formats (JSON shows every value whole).
 MAX_SHOWN = 200
 
@@ -97,32 +87,26 @@ def _records(v: Any) -> bool:
     return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
 
 
-def _words(key: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(key)}
-
-
-def _secret_key(words: set[str]) -> bool:
-    return bool(words & _SECRET_WORDS) or ("key" in words and bool(words & _KEY_QUALIFIERS))
-
-
 def mask(loc: tuple, value: Any) -> Any:
     """`value` with every credential in it replaced by MASK: everything under a credential-named
     key (not references to a Secret), random-looking strings under key-ish names, any string
     that looks like a credential (`credential_in`), and the item after a `--password` flag."""
     if value is ABSENT:
         return value
-    keys = [_words(k) for k in loc if isinstance(k, str)]
-    if not any(k in _REFERENCE_KEYS for k in loc) and any(_secret_key(w) for w in keys):
+    names = [k for k in loc if isinstance(k, str)]
+    reference = any(k in _REFERENCE_KEYS for k in names)
+    if not reference and any(secret_name(k) for k in names):
         return MASK
     if isinstance(value, str):
-        keyish = any(w & _KEYISH_WORDS for w in keys) and not any(k in _REFERENCE_KEYS for k in loc)
+        keyish = not reference and any(keyish_name(k) for k in names)
         return MASK if credential_in(value) or (keyish and looks_random(value)) else value
     if isinstance(value, dict):
         return {k: mask((*loc, k), v) for k, v in value.items()}
     if isinstance(value, list):
         out = [mask((*loc, i), v) for i, v in enumerate(value)]
         for i in range(len(out) - 1):
-            if isinstance(value[i], str) and _SECRET_FLAG.match(value[i]) and isinstance(out[i + 1], str):
+            if isinstance(value[i], str) and value[i].startswith("-") and "=" not in value[i] \
+                    and secret_name(value[i].lstrip("-")) and isinstance(out[i + 1], str):
                 out[i + 1] = MASK
         return out
     return value

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 
+from compiler import quantity
 from compiler.plan import changes, output, requests
 from compiler.plan.compare import Plan
 
@@ -97,7 +98,7 @@ def render(plan: Plan) -> str:
         changed=[e for e in plan.entries if e.action in ("rerun", "update") and e.changes],
         totals=totals,
         gpus=output.gpus(totals),
-        cpu=requests.format_cpu(totals.cpu),
-        memory=requests.approx_memory(totals.memory),
+        cpu=quantity.format_cpu(totals.cpu),
+        memory=quantity.approx_memory(totals.memory),
         warnings=output.warnings(plan),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
+from compiler import quantity
 from compiler.plan import changes, requests
 from compiler.plan.compare import Entry, Plan
 
@@ -18,7 +19,7 @@ def names(e: Entry) -> str:
 
 
 def _count(n: Fraction) -> int | str:
-    return int(n) if n.denominator == 1 else requests.decimal(n)
+    return int(n) if n.denominator == 1 else quantity.decimal(n)
 
 
 def gpus(r: requests.Requests) -> str:
@@ -36,8 +37,8 @@ def resources(r: requests.Requests) -> str:
     if r.gpu_count:
         count, _, kinds = gpus(r).partition(" ")
         parts.append(f"{count} GPU{'s' if r.gpu_count != 1 else ''} {kinds}")
-    parts.append(f"{requests.format_cpu(r.cpu)} CPU")
-    parts.append(f"{requests.approx_memory(r.memory)} memory")
+    parts.append(f"{quantity.format_cpu(r.cpu)} CPU")
+    parts.append(f"{quantity.approx_memory(r.memory)} memory")
     return ", ".join(parts)
 
 
@@ -95,8 +96,8 @@ def _requests_json(r: requests.Requests) -> dict:
         "replicas": r.replicas,
         "gpus": _count(r.gpu_count),
         "gpu_resources": {k: _count(v) for k, v in r.gpus.items()},
-        "cpu": requests.format_cpu(r.cpu),
-        "memory": requests.format_memory(r.memory),
+        "cpu": quantity.format_cpu(r.cpu),
+        "memory": quantity.format_memory(r.memory),
     }
 
 
