@@ -41,13 +41,14 @@ def discover(paths: Sequence[str | Path]) -> list[Path]:
         if p.is_dir():
             files = sorted(
                 f for f in p.rglob("*")
-                if f.suffix in SPEC_SUFFIXES and f.is_file()
+                if f.suffix in SPEC_SUFFIXES and not f.is_dir()
                 and not any(part.startswith(".") for part in f.relative_to(p).parts)
             )
             if not files:
                 diags.append(_diag(str(p), 1, 1, f"no .yaml/.yml specs in {p}"))
             for f in files:
-                problem = unsafe_path(str(f))
+                problem = unsafe_path(str(f)) or (None if f.is_file() else
+                                                  f"{_what(f)}, not a spec file: remove it or rename it without .yaml/.yml")
                 if problem:
                     diags.append(_diag(str(f), 1, 1, problem))
                 else:
@@ -87,7 +88,7 @@ def _what(p: Path) -> str:
     try:
         mode = p.stat().st_mode
     except OSError:
-        return "unreadable"
+        return "a broken symbolic link" if p.is_symlink() else "unreadable"
     for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
         if test(mode):

@@ -20,6 +20,8 @@ IMAGE = (
 )
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
 QUALIFIED_NAME = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+#: A toleration's key: a qualified name, or empty (with operator Exists: every taint).
+TOLERATION_KEY = "^(" + QUALIFIED_NAME[1:-1] + ")?$"
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 CONFIG_KEY = r"^[-._a-zA-Z0-9]+$"
 FIELD_PATH = r"^[A-Za-z0-9_.\[\]'/-]+$"
@@ -41,6 +43,8 @@ RULES = {
     ENV_NAME: "must be an environment variable name: letters, digits, '_', '.' and '-', not starting with a digit",
     QUALIFIED_NAME: "must be a Kubernetes name like app, example.com/team or kubernetes.io/arch: an optional DNS prefix "
                     "and '/', then at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+    TOLERATION_KEY: "must be empty or a Kubernetes name like example.com/team (an optional DNS prefix and '/', then at "
+                    "most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit)",
     LABEL_VALUE: "must be a label value: at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
     CONFIG_KEY: "must be a Secret or ConfigMap key: letters, digits, '-', '_' and '.'",
     FIELD_PATH: "must be a field path like metadata.name or metadata.labels['app']",

@@ -21,7 +21,7 @@ KIND = "TrainingJob"
 
 from compiler.patterns import (
     CONFIG_KEY, DNS1035, DNS1123_LABEL, DNS1123_SUBDOMAIN, ENV_NAME, FIELD_PATH, IMAGE, LABEL_VALUE, LINE, NPROC,
-    QUALIFIED_NAME, QUANTITY, RULE_NAME, TEXT,
+    QUALIFIED_NAME, QUANTITY, RULE_NAME, TEXT, TOLERATION_KEY,
 )
 
 Text = Annotated[str, Field(max_length=4096, pattern=TEXT)]
@@ -184,7 +184,10 @@ class ElasticPolicy(Strict):
 
 
 class Toleration(Strict):
-    key: LabelKey | None = None
+    """A pod toleration, checked as the API server checks it."""
+
+    key: Annotated[str, Field(max_length=317, pattern=TOLERATION_KEY)] | None = Field(
+        default=None, description="Taint key; empty with operator Exists tolerates every taint.")
     operator: Literal["Exists", "Equal"] | None = None
     value: LabelValue | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
