@@ -22,7 +22,7 @@ class Diagnostic:
     """One problem at a 1-based line and column of a file; `field` is a dotted path or "".
 
     Immutable and hashable. A plain class, not a dataclass: importing dataclasses (and through
-    it inspect) would cost every `specc render` ~10 ms.
+    it inspect) would slow every `specc render` down.
     """
 
     __slots__ = ("path", "line", "col", "field", "message", "severity", "rule")

@@ -1,6 +1,6 @@
 """Load stage: spec files -> plain Python data plus the line/column of every key and value.
 
-YAML is parsed to events (libyaml through PyYAML's C parser when installed: ~40x faster; else
+YAML is parsed to events (libyaml through PyYAML's C parser when installed, far faster; else
 ruamel.yaml's pure-Python parser) and built into plain values here with YAML 1.2 core-schema
 scalars (so `yes`/`no`/`2024-01-01` stay strings, `0o17` is octal). Every problem found is
 reported as a `Diagnostic` at `file:line:col` inside one `SpecError`; parsing continues past
@@ -41,7 +41,7 @@ from compiler.discover import MAX_FILE_BYTES, SPEC_SUFFIXES, discover, read_spec
 _BACKEND = os.environ.get("SPECC_YAML_BACKEND", "")  # "libyaml", "ruamel" or "" (best available)
 
 # Characters YAML 1.2 does not allow in a stream (complement of c-printable). Spelled as the small
-# set of bad characters: the negated class of good ones costs ~20 ms to compile at import.
+# set of bad characters: the negated class of good ones is slow to compile at import.
 _NON_PRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 
 _TAG_PREFIX = "tag:yaml.org,2002:"
@@ -280,7 +280,7 @@ def _ruamel_parser_class() -> type:
         before = set(sys.modules)
         if "ruamel.yaml" not in sys.modules:
             # Import only the parser modules under a stand-in package: ruamel.yaml's __init__
-            # imports its whole API (~3x the import time). Afterwards the stand-in and the
+            # imports its whole API, several times the cost). Afterwards the stand-in and the
             # modules imported under it are dropped from sys.modules, so a later
             # `import ruamel.yaml` elsewhere gets a normal, complete package.
             spec = importlib.util.find_spec("ruamel.yaml")

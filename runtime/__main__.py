@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     code = run(argv)
     if _leave_at_once():
         # Everything is written and published by now. TensorFlow's teardown at interpreter exit
-        # costs ~0.75 s; PyTorch's gloo threads can std::terminate (SIGABRT) in C++ static
+        # is slow; PyTorch's gloo threads can std::terminate (SIGABRT) in C++ static
         # destructors after destroy_process_group, turning a clean 143 into -6. Leave without them.
         logging.shutdown()
         sys.stdout.flush()

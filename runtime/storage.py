@@ -390,7 +390,7 @@ class Storage:
         """Run fn, retrying transient errors; map every storage failure to a RuntimeFailure."""
         policy = retry or self.retry
         expected: tuple[type[BaseException], ...] = (OSError, ValueError)
-        if is_s3(uri):  # minio and urllib3 (with pycryptodome) cost a local-path job ~0.2 s to import
+        if is_s3(uri):  # minio and urllib3 (with pycryptodome) are slow to import: only for s3://
             import urllib3.exceptions as ux
             from minio.error import MinioException
 

@@ -1,6 +1,6 @@
 """The runtime image's Dockerfile (no Docker engine here): hadolint-clean, pinned base, multi-stage,
 non-root, entrypoint = an importable console script, and the tag that rendered manifests use.
-Budget: ~3 s."""
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """GitOps delivery: stable hashed names across re-renders, the Argo CD health Lua (run in a real
 Lua 5.1), the Application, the CMP plugin, pre-commit hooks and the example CI workflow.
 
-Budget: ~15 s (a few subprocesses: specc via the CMP command and the CI steps, kubectl kustomize).
+A few subprocesses: specc via the CMP command and the CI steps, kubectl kustomize.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`specc lint`: every rule fires at the right place, can be silenced per spec, and sets the exit
-status (2 on errors, 0 on warnings unless --strict). Budget: ~5 s, all in-process."""
+status (2 on errors, 0 on warnings unless --strict). All in-process."""
 
 from __future__ import annotations
 

@@ -4,8 +4,7 @@ fields, credential masking, totals, the committed rendered/ (a specc upgrade tha
 Kubernetes quantities and pod requests of any kind; Markdown escaping against a CommonMark/GFM
 parser (hypothesis); the Markdown/text/JSON golden (tests/golden-plan, SPECC_UPDATE_GOLDEN=1).
 
-Budget: ~20 s on a busy 2-core machine (git subprocesses, 900 hypothesis examples of Markdown
-escaping; specs compile in-process).
+Specs compile in-process; git runs as subprocesses.
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ def test_real_trainer_storage_down_exits_138(tmp_path):
 @pytest.mark.parametrize(("modules", "world", "expected"), [
     ({"torch"}, "2", True),          # gloo threads may abort in C++ teardown after destroy_process_group
     ({"torch"}, "1", True),
-    ({"tensorflow"}, "1", True),     # a single TF process skips ~0.75 s of teardown
+    ({"tensorflow"}, "1", True),     # a single TF process skips TensorFlow's teardown
     ({"tensorflow"}, "2", False),    # MWMS: the coordination service shuts down in the normal exit
     ({"tensorflow", "torch"}, "2", False),
     (set(), "1", False),             # plain Python (income): an ordinary exit

@@ -101,9 +101,17 @@ def test_cold_render_imports_no_pydantic():
 
 def test_installed_package_carries_a_usable_snapshot(tmp_path):
     """A wheel ships spec_schema.json, and the installed files match its source digest."""
-    wheel_dir, target = tmp_path / "wheel", tmp_path / "site"
+    import shutil
+
+    wheel_dir, target, src = tmp_path / "wheel", tmp_path / "site", tmp_path / "src"
+    # Build from a copy of the tracked files: setuptools writes build/ into the source tree.
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout.decode()
+    for rel in filter(None, tracked.split("\0")):
+        if (REPO / rel).is_file():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, src / rel)
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                            "-w", str(wheel_dir), str(REPO)], capture_output=True, text=True, cwd=tmp_path)
+                            "-w", str(wheel_dir), str(src)], capture_output=True, text=True, cwd=tmp_path)
     assert build.returncode == 0, build.stderr
     wheel = next(wheel_dir.glob("specc-*.whl"))
     inst = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile",
