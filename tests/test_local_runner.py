@@ -1,4 +1,4 @@
-"""compiler.local: the local runner behind `specc run SPEC --local` (budget: 40 s).
+"""localrun: the local runner behind `specc run SPEC --local` (budget: 40 s).
 
 Manifests are built by hand in the shape docs/CONTRACTS.md describes; replicas are real processes
 (tests/local_fixtures/replica.py through the `launcher` seam, and once the real `python -m runtime`).
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.local import LocalRunError, run_local
+from localrun import LocalRunError, run_local
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).resolve().parent / "local_fixtures" / "replica.py"
@@ -388,7 +388,7 @@ def test_ctrl_c_stops_replicas(tmp_path, sig):
     code = (
         "import io, json, signal, sys\n"
         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "from compiler.local import run_local\n"
+        "from localrun import run_local\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from test_local_runner import Run, job\n"
         "from pathlib import Path\n"
@@ -412,7 +412,7 @@ def test_ctrl_c_stops_replicas(tmp_path, sig):
 
 
 def test_module_stays_light():
-    code = ("import sys, compiler.local; heavy = {'tensorflow', 'torch', 'pydantic', 'numpy'} & set(sys.modules); "
+    code = ("import sys, localrun; heavy = {'tensorflow', 'torch', 'pydantic', 'numpy'} & set(sys.modules); "
             "sys.exit(sorted(heavy) or 0)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
