@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from compiler.kinds import batchjob, by_kind
+from compiler.kinds import WORKLOADS, batchjob, by_kind
 from compiler.kinds.pod import RESTART
 from localrun.lifecycle import FAIL, NOTE, START, STOP_ALL, SUCCEED, Decision, Lifecycle, Member
 
@@ -271,3 +271,16 @@ def test_pod_failure_policy_rules():
     assert [batchjob.fail_job_rule(rules, "trainer", c) for c in (0, 42, 7, 137, 3)] == [None, None, 3, None, 3]
     assert batchjob.fail_job_rule(rules, "sidecar", 7) == 2
     assert batchjob.fail_job_rule({}, "trainer", 3) is None
+
+
+#: What the local runner asks of every workload kind module.
+OPERATOR_INTERFACE = ("read_replicas", "cluster_only", "pod_name", "replica_env", "limits", "exit_action",
+                      "fail_job_rule", "succeeded", "failed", "status", "CONDITIONS", "EVENTS", "CONTAINER",
+                      "DEFAULT_RESTART_POLICY", "OPERATOR_ENV")
+
+
+@pytest.mark.parametrize("kind", WORKLOADS, ids=lambda k: k.KIND)
+def test_every_workload_kind_has_the_operator_rules(kind):
+    assert [name for name in OPERATOR_INTERFACE if not hasattr(kind, name)] == []
+    assert {"Succeeded", "BackoffLimitExceeded", "DeadlineExceeded"} <= set(kind.CONDITIONS)
+    assert "created" in kind.EVENTS
