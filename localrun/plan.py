@@ -30,6 +30,8 @@ from runtime.storage import local_path
 Launcher = Callable[[dict, str, int], list[str]]
 
 LOOPBACK = "127.0.0.1"
+#: Kubernetes' default terminationGracePeriodSeconds.
+DEFAULT_GRACE = 30.0
 #: Never inherited from the caller's environment: what the operator sets for any kind, the path
 #: map, and torchrun's per-process rank (a stale one would mislead a replica).
 NOT_INHERITED = frozenset({PATH_MAP_ENV, "LOCAL_RANK", *(name for k in WORKLOADS for name in k.OPERATOR_ENV)})
@@ -72,6 +74,7 @@ class Replica(Member):
     argv: tuple[str, ...]
     env: dict[str, str]
     cwd: Path
+    path_map: dict[str, str]  #: mountPath -> local folder (SPECC_PATH_MAP)
     empty_dirs: tuple[Path, ...]  #: emptied again when its pod is recreated
 
 
@@ -85,7 +88,7 @@ class Plan:
     folders: tuple[Path, ...]
     files: dict[Path, bytes]  #: ConfigMap files
     warnings: tuple[str, ...]
-    grace: float  #: the pods' terminationGracePeriodSeconds (the longest; 30 by default)
+    grace: float  #: the pods' terminationGracePeriodSeconds (the longest)
 
     def replica(self, name: str) -> Replica:
         return next(r for r in self.replicas if r.name == name)
@@ -179,12 +182,12 @@ def make(workload: Workload, *, ports: Mapping[str, int], work_dir: Path, volume
                 replica_env[CONFIG_ENV] = map_path(replica_env[CONFIG_ENV], path_map)
         mapped = dict(container, args=[map_arg(str(a), path_map) for a in container.get("args") or []])
         argv = launcher(mapped, m.rtype, m.index) if launcher is not None else runtime_argv(mapped)
-        replicas.append(Replica(m.rtype, m.index, m.pod, m.policy, m.container, argv=tuple(str(a) for a in argv),
-                                env=replica_env, cwd=cwd, empty_dirs=tuple(empty_dirs)))
+        replicas.append(Replica(**vars(m), argv=tuple(str(a) for a in argv), env=replica_env, cwd=cwd,
+                                path_map=path_map, empty_dirs=tuple(empty_dirs)))
     graces = [(t.get("spec") or {}).get("terminationGracePeriodSeconds") for t in workload.templates.values()]
     graces = [float(g) for g in graces if g is not None]
     return Plan(workload, tuple(replicas), work_dir, tuple(layout.folders), layout.files, tuple(layout.warnings),
-                max(graces) if graces else 30.0)
+                max(graces, default=DEFAULT_GRACE))
 
 
 def prepare(plan: Plan) -> None:

@@ -402,6 +402,7 @@ def test_plan_writes_nothing_until_prepared(tmp_path):
     assert worker.argv == (sys.executable, "-m", "runtime", "--config", str(config))
     assert (worker.pod, worker.policy, worker.cwd) == ("mnist-worker-1", "Never", work / "replicas" / "worker-1")
     assert worker.empty_dirs == (work / "replicas" / "worker-1" / "volumes" / "scratch",)
+    assert worker.path_map == {"/etc/specc": str(config.parent), "/scratch": str(worker.empty_dirs[0])}
     plan.prepare(p)
     assert config.read_text() == CONFIG and worker.empty_dirs[0].is_dir() and (tmp_path / "vols").is_dir()
 
