@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from compiler.kinds import v1
 from compiler.kinds.pod import SUCCEEDED, job_labels, metadata
-from compiler.kinds.v1 import (  # noqa: F401 - re-exported: the operator's rules every v1 kind shares
-    EVENTS,
-    exit_action,
-    fail_job_rule,
-    limits,
-    pod_name,
-    status,
-)
+# The operator's rules every v1 kind shares, re-exported as this kind's own.
+from compiler.kinds.v1 import EVENTS, exit_action, fail_job_rule, limits, pod_name, status  # noqa: F401
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
 if TYPE_CHECKING:
