@@ -114,7 +114,7 @@ def cmd_run(args) -> int:
     if len(units) != 1:
         _err(f"{args.spec}: expected exactly one spec, found {len(units)}")
         return ExitCode.INVALID
-    from compiler.local import LocalRunError, run_local
+    from localrun import LocalRunError, run_local
 
     try:
         return run_local(

@@ -1,6 +1,6 @@
 """What the compiler and the runtime agree on, importable without pydantic: where the runtime
-config lives, its API version, the runtime image, which trainer runs under which framework, and
-the shape of the URIs and paths both sides accept."""
+config lives, its API version, the runtime image, which trainer runs under which framework, the
+shape of the URIs and paths both sides accept, and the local runner's path map."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ CONFIG_FILE_NAME = "config.json"
 CONFIG_PATH = f"{CONFIG_MOUNT_DIR}/{CONFIG_FILE_NAME}"
 #: Environment variable that points the runtime at its config file (set in every container).
 CONFIG_ENV = "SPECC_CONFIG"
+#: Environment variable mapping container mount paths to local folders (JSON object), set by the
+#: local runner only; runtime.storage.local_path applies it.
+PATH_MAP_ENV = "SPECC_PATH_MAP"
 
 #: Which frameworks each built-in trainer runs under.
 TRAINER_FRAMEWORKS: dict[str, tuple[str, ...]] = {

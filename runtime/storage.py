@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from runtime.contract import PATH_MAP_ENV
 from runtime.credentials import mask
 from runtime.errors import ConfigError, DataError, RuntimeFailure, StorageError, StorageUnavailable
 
 log = logging.getLogger("specc.storage")
 
-PATH_MAP_ENV = "SPECC_PATH_MAP"
 ENDPOINT_ENVS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 #: Files that make a published model directory "complete"; copied last by `publish_dir`.
 COMMIT_MARKERS = ("saved_model.pb", "saved_model.pbtxt")

@@ -1,4 +1,4 @@
-"""compiler.local: the local runner behind `specc run SPEC --local` (budget: 40 s).
+"""localrun: the local runner behind `specc run SPEC --local` (budget: 40 s).
 
 Manifests are built by hand in the shape docs/CONTRACTS.md describes; replicas are real processes
 (tests/local_fixtures/replica.py through the `launcher` seam, and once the real `python -m runtime`).
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.local import LocalRunError, run_local
+from localrun import LocalRunError, run_local
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).resolve().parent / "local_fixtures" / "replica.py"
@@ -352,18 +352,59 @@ def test_custom_image_cannot_run_locally(tmp_path, command):
         run_local(manifests, work_dir=tmp_path, out=io.StringIO(), launcher=lambda *a: ["true"])
 
 
-def test_batch_job_retries_then_completes(tmp_path):
-    manifests = job("TFJob", {"Worker": (1, None)})
-    tpl = manifests[0]["spec"]["tfReplicaSpecs"]["Worker"]["template"]
-    tpl["spec"]["containers"][0]["name"] = "trainer"
+def batch_job(**spec) -> list[dict]:
+    """[Job income, configmap]: one pod, restartPolicy Never, `spec` fields on top."""
+    tpl = template("Job")
     tpl["spec"]["restartPolicy"] = "Never"
-    manifests[0] = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "income", "namespace": "ml"},
-                    "spec": {"backoffLimit": 2, "template": tpl}}
+    return [{"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "income", "namespace": "ml"},
+             "spec": {**spec, "template": tpl}}, configmap()]
+
+
+def test_batch_job_retries_then_completes(tmp_path):
     run = Run(tmp_path, {"job-0": ["--codes", "1,0"]})
-    assert run(manifests) == 0, run.text
+    assert run(batch_job(backoffLimit=2)) == 0, run.text
     assert run.attempts("job-0") == 2
     assert "Pods Statuses:  0 Active / 1 Succeeded / 1 Failed" in run.text
     assert run.conditions() == {"Complete": ("True", "CompletionsReached", "Reached expected number of succeeded pods")}
+
+
+def test_batch_job_pod_failure_policy_fails_on_a_permanent_code(tmp_path):
+    """A Job rendered from restartPolicy ExitCode: 137 retries the pod, 2 fails the Job at once."""
+    rules = {"rules": [{"action": "FailJob", "onExitCodes": {"containerName": "trainer", "operator": "In",
+                                                             "values": list(range(1, 128))}}]}
+    run = Run(tmp_path, {"job-0": ["--codes", "137,2,0"]})
+    assert run(batch_job(backoffLimit=6, podFailurePolicy=rules)) == 1, run.text
+    assert run.attempts("job-0") == 2
+    assert "specc: job-0 exited with code 2; podFailurePolicy rule 0 fails the job\n" in run.text
+    assert run.conditions() == {"Failed": ("True", "PodFailurePolicy", "Container trainer for pod ml/income-0 failed "
+                                                                       "with exit code 2 matching FailJob rule at index 0")}
+    assert "Pods Statuses:  0 Active / 0 Succeeded / 2 Failed" in run.text
+
+
+def test_plan_writes_nothing_until_prepared(tmp_path):
+    """plan.make is pure (ports passed in); plan.prepare lays out the folders and ConfigMap files."""
+    from localrun import plan
+
+    mounts = [{"name": "scratch", "mountPath": "/scratch"}]
+    manifests = job("TFJob", {"Chief": (1, None), "Worker": (2, None)}, mounts=mounts,
+                    volumes=[{"name": "scratch", "emptyDir": {}}])
+    ports = {"chief-0": 1001, "worker-0": 1002, "worker-1": 1003}
+    work = tmp_path / "work"
+    p = plan.make(plan.read(manifests), ports=ports, work_dir=work, volumes_dir=tmp_path / "vols",
+                  env={"PATH": "/bin", "WORLD_SIZE": "9"}, hostname="here")
+    assert not work.exists() and not (tmp_path / "vols").exists()
+    worker = p.replica("worker-1")
+    assert json.loads(worker.env["TF_CONFIG"]) == {
+        "cluster": {"chief": ["127.0.0.1:1001"], "worker": ["127.0.0.1:1002", "127.0.0.1:1003"]},
+        "task": {"type": "worker", "index": 1}, "environment": "cloud"}
+    assert "WORLD_SIZE" not in worker.env and worker.env["PATH"] == "/bin"
+    config = work / "configmaps" / "mnist-config" / "config.json"
+    assert worker.argv == (sys.executable, "-m", "runtime", "--config", str(config))
+    assert (worker.pod, worker.policy, worker.cwd) == ("mnist-worker-1", "Never", work / "replicas" / "worker-1")
+    assert worker.empty_dirs == (work / "replicas" / "worker-1" / "volumes" / "scratch",)
+    assert worker.path_map == {"/etc/specc": str(config.parent), "/scratch": str(worker.empty_dirs[0])}
+    plan.prepare(p)
+    assert config.read_text() == CONFIG and worker.empty_dirs[0].is_dir() and (tmp_path / "vols").is_dir()
 
 
 def test_real_runtime_with_a_bad_config_fails_without_restart(tmp_path):
@@ -388,7 +429,7 @@ def test_ctrl_c_stops_replicas(tmp_path, sig):
     code = (
         "import io, json, signal, sys\n"
         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "from compiler.local import run_local\n"
+        "from localrun import run_local\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from test_local_runner import Run, job\n"
         "from pathlib import Path\n"
@@ -412,7 +453,7 @@ def test_ctrl_c_stops_replicas(tmp_path, sig):
 
 
 def test_module_stays_light():
-    code = ("import sys, compiler.local; heavy = {'tensorflow', 'torch', 'pydantic', 'numpy'} & set(sys.modules); "
+    code = ("import sys, localrun; heavy = {'tensorflow', 'torch', 'pydantic', 'numpy'} & set(sys.modules); "
             "sys.exit(sorted(heavy) or 0)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

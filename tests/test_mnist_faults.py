@@ -127,7 +127,7 @@ def runtime_children() -> list[int]:
 
 def test_sigkilled_replica_is_restarted_by_the_local_runner_and_resumes(tmp_path):
     from conftest import compile_specs
-    from compiler.local import run_local
+    from localrun import run_local
 
     max_steps, every = 300, 50
     spec = tmp_path / "mnist-faults.yaml"

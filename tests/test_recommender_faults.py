@@ -165,7 +165,7 @@ def test_checkpoint_store_on_s3(s3, tmp_path):
 def test_sigkilled_replica_is_restarted_by_the_local_runner_and_resumes(tmp_path, sample):
     """restartPolicy ExitCode: SIGKILL (137) restarts the pod; the PVC keeps the checkpoint."""
     from conftest import compile_specs
-    from compiler.local import run_local
+    from localrun import run_local
 
     spec = tmp_path / "rec.yaml"
     spec.write_text(f"""\

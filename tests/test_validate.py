@@ -82,6 +82,8 @@ CASES = [
      ["12:24: spec.runPolicy.suspend: Kueue owns suspend"]),
     ("elastic-on-tf", BASE + "  elasticPolicy: {minReplicas: 1}\n",
      ["11:3: spec.elasticPolicy: elasticPolicy applies to framework pytorch only"]),
+    ("operator-env", BASE.replace("tensorflow", "pytorch") + "  env:\n    PET_NNODES: \"4\"\n",
+     ["12:17: spec.env.PET_NNODES: PET_NNODES is set by specc or the training operator; do not set it here"]),
     ("env-ref-shape", BASE + "  env:\n    A: {secretKeyRef: {name: s}}\n",
      ["12:9: spec.env.A.secretKeyRef.key: missing required field 'key'"]),
     ("wrong-api-version", BASE.replace("specc.dev/v1alpha1", "specc.dev/v2"),

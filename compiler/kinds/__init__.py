@@ -7,8 +7,11 @@ fields only it uses (SPEC_FIELDS), its rules (`check(job)`), its pod-name budget
 (`name_budget(job)`), how its status reads in Argo CD (HEALTH_LUA, None where Argo CD has a
 check built in), the fields Kubernetes refuses to change on an existing object
 (IMMUTABLE_FIELDS, dotted paths; `specc plan` warns when a fixed-name job changes one), and the
-operator's behaviour the local runner reproduces. configmap and kustomization build the other
-objects. Adding a kind is one module here, listed in WORKLOADS.
+operator's behaviour the local runner (localrun/) reproduces: how it reads the rendered object
+(`read_replicas`, `limits`, `cluster_only`), names pods (`pod_name`), sets each replica's env
+(`replica_env`), treats an exit (`exit_action`, `fail_job_rule`), decides the job (`succeeded`,
+`failed`) and reports it (`status`, CONDITIONS, EVENTS). configmap and kustomization build the
+other objects. Adding a kind is one module here, listed in WORKLOADS.
 """
 
 from __future__ import annotations

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from compiler.kinds.pod import job_labels, metadata, pod_template, replicas
+from compiler.kinds.pod import END, REPLACE, RESTART, SUCCEEDED, job_labels, metadata, pod_template, replicas
 from compiler.naming import HASH_SUFFIX_LEN
 from runtime.errors import FIRST_RETRYABLE
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
 if TYPE_CHECKING:
-    from typing import Iterator
+    from typing import Iterator, Mapping, Sequence
 
     from compiler.naming import Names
     from compiler.spec import TrainingJob
@@ -35,6 +35,20 @@ PERMANENT_EXIT_CODES = list(range(1, FIRST_RETRYABLE))
 IMMUTABLE_FIELDS = ("spec.completions", "spec.podFailurePolicy", "spec.template")
 #: The Job controller's default spec.backoffLimit.
 DEFAULT_BACKOFF_LIMIT = 6
+
+# The Job controller's rules (pkg/controller/job), as the local runner reproduces them.
+#: A rendered Job has no replica types: its one pod is the replica (`job-0` locally).
+POD_REPLICA = "Job"
+#: What happened -> (condition type, reason, message); fields {namespace} {pod} {container} {code} {rule}.
+CONDITIONS = {
+    "Succeeded": ("Complete", "CompletionsReached", "Reached expected number of succeeded pods"),
+    "BackoffLimitExceeded": ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+    "DeadlineExceeded": ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline"),
+    "PodFailurePolicy": ("Failed", "PodFailurePolicy", "Container {container} for pod {namespace}/{pod} failed "
+                         "with exit code {code} matching FailJob rule at index {rule}"),
+}
+#: Events the controller records for the Job's pods: what -> (type, reason, message template).
+EVENTS = {"created": ("Normal", "SuccessfulCreate", "Created pod: {pod}")}
 
 
 def name_budget(job: TrainingJob) -> int:
@@ -87,3 +101,71 @@ def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:
         "metadata": metadata(job, names.job, extra_labels=job_labels(job), source=source),
         "spec": spec,
     }
+
+
+def read_replicas(spec: dict) -> dict[str, tuple[int, str, dict]]:
+    """The Job's one pod as {POD_REPLICA: (1, the template's restartPolicy, pod template)}."""
+    template = spec.get("template") or {}
+    return {POD_REPLICA: (1, (template.get("spec") or {}).get("restartPolicy") or DEFAULT_RESTART_POLICY, template)}
+
+
+def cluster_only(spec: dict) -> str | None:
+    """A Job of more than one pod needs the Job controller."""
+    parallelism, completions = int(spec.get("parallelism", 1) or 1), int(spec.get("completions", 1) or 1)
+    if parallelism != 1 or completions != 1:
+        return f"runs parallelism {parallelism} / completions {completions} (one pod runs locally)"
+    return None
+
+
+def pod_name(job: str, rtype: str, index: int) -> str:
+    """The controller names a Job's pods `<job>-<5 random characters>`; the index stands in for them."""
+    return f"{job}-{index}"
+
+
+def replica_env(spec: dict, rtype: str, index: int, container: str,
+                addresses: Mapping[str, Sequence[tuple[str, int]]]) -> dict[str, str]:
+    """The Job controller adds no variables."""
+    return {}
+
+
+def limits(spec: dict) -> tuple[int | None, float | None]:
+    """(spec.backoffLimit, default DEFAULT_BACKOFF_LIMIT; spec.activeDeadlineSeconds or None)."""
+    deadline = spec.get("activeDeadlineSeconds")
+    return int(spec.get("backoffLimit", DEFAULT_BACKOFF_LIMIT)), (None if deadline is None else float(deadline))
+
+
+def exit_action(policy: str, code: int) -> str:
+    """A failed pod is retried: in place under restartPolicy OnFailure, else by another pod (the
+    failed one stays)."""
+    if code == 0:
+        return END
+    return RESTART if policy == "OnFailure" else REPLACE
+
+
+def fail_job_rule(spec: dict, container: str, code: int) -> int | None:
+    """The index of the podFailurePolicy rule that fails the Job at once on this exit (the first
+    rule whose onExitCodes match decides; rules on pod conditions never match locally), or None."""
+    if code == 0:
+        return None
+    for index, rule in enumerate((spec.get("podFailurePolicy") or {}).get("rules") or []):
+        on = rule.get("onExitCodes")
+        if not on or on.get("containerName") not in (None, container):
+            continue
+        if (code in (on.get("values") or [])) == (on.get("operator") == "In"):
+            return index if rule.get("action") == "FailJob" else None
+    return None
+
+
+def succeeded(spec: dict, states: Mapping[str, Sequence[str]]) -> bool:
+    """The Job succeeds with its pod."""
+    return all(s == SUCCEEDED for s in states[POD_REPLICA])
+
+
+def failed(spec: dict, states: Mapping[str, Sequence[str]]) -> tuple[int, str] | None:
+    """A failed pod is retried, never failing the Job by itself: its limits and podFailurePolicy do."""
+    return None
+
+
+def status(conditions: list[dict], counts: Mapping[str, Mapping[str, int]]) -> dict:
+    """The Job's status: conditions and its pods' active / succeeded / failed counts (zeros left out)."""
+    return {**{k: v for k, v in counts[POD_REPLICA].items() if v}, "conditions": conditions}

@@ -13,6 +13,13 @@ KUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 #: Volume holding the runtime config ConfigMap (reserved: a spec cannot name a volume so).
 CONFIG_VOLUME = "specc-config"
 
+#: What a kind's `exit_action` does with a replica whose container exited: nothing more (it
+#: ended), restart the container in place, recreate its pod (the old one is deleted), or create
+#: another pod (the failed one stays, as a Job's do).
+END, RESTART, RECREATE, REPLACE = "end", "restart", "recreate", "replace"
+#: A replica's phase as a status counts it.
+ACTIVE, SUCCEEDED, FAILED = "active", "succeeded", "failed"
+
 
 def labels(job: TrainingJob) -> dict[str, str]:
     """Labels on every object: the user's, plus specc's own identity labels."""

@@ -1,5 +1,6 @@
 """What every training-operator v1 kind (kubeflow.org/v1) shares: replica specs, runPolicy, the
-pod-name budget and the Argo CD health check of its status.
+pod-name budget, the Argo CD health check of its status, and the operator's rules for a running
+job (read back from the rendered object by the local runner).
 
 The operator (kubeflow/trainer v1.9, release-1.9) names pods and headless Services
 `<job>-<lower-case replica type>-<index>` and reports status as `conditions` (Created, Running,
@@ -9,11 +10,14 @@ Restarting, Succeeded, Suspended, Failed; superseded ones set to "False") plus
 
 from __future__ import annotations
 
-from compiler.kinds.pod import pod_name_budget, pod_template, replicas
+from compiler.kinds.pod import END, FAILED, RECREATE, RESTART, pod_name_budget, pod_template, replicas
 from compiler.naming import HASH_SUFFIX_LEN
+from runtime.errors import FIRST_RETRYABLE
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
 if TYPE_CHECKING:
+    from typing import Mapping, Sequence
+
     from compiler.naming import Names
     from compiler.spec import TrainingJob
 
@@ -68,6 +72,98 @@ def run_policy(job: TrainingJob) -> dict:
     if rp.suspend is not None and job.spec.scheduling.queue is None:
         out["suspend"] = rp.suspend
     return out
+
+
+# ---------------------------------------------------------------- the operator's rules
+
+#: Events the operator records for a replica's pod: what -> (type, reason, message template).
+EVENTS = {
+    "created": ("Normal", "SuccessfulCreatePod", "Created pod: {pod}"),
+    "exited": ("Normal", "ExitedWithCode", "Pod: {namespace}.{pod} exited with code {code}"),
+}
+#: Condition type of each outcome that is not a condition type itself.
+_CONDITION_TYPES = {"ReplicaFailed": "Failed", "BackoffLimitExceeded": "Failed", "DeadlineExceeded": "Failed"}
+
+
+def conditions(kind: str, messages: dict[str, str]) -> dict[str, tuple[str, str, str]]:
+    """The conditions a v1 kind writes: what happened -> (type, reason `<Kind><Type>`, message
+    template), from the kind's own messages plus the job-level limits common/job.go words alike."""
+    messages = {
+        **messages,
+        "BackoffLimitExceeded": "Job {name} has failed because it has reached the specified backoff limit",
+        "DeadlineExceeded": "Job {name} has failed because it was active longer than specified deadline",
+    }
+    out = {}
+    for what, text in messages.items():
+        ctype = _CONDITION_TYPES.get(what, what)
+        out[what] = (ctype, f"{kind}{ctype}", text)
+    return out
+
+
+def pod_name(job: str, rtype: str, index: int) -> str:
+    """The pod (and headless Service) of one replica."""
+    return f"{job}-{rtype.lower()}-{index}"
+
+
+def read_replicas(spec: dict, key: str, types: tuple[str, ...], policy: str) -> dict[str, tuple[int, str, dict]]:
+    """{type: (replicas, restartPolicy, pod template)} of a rendered object's `spec.<key>`, types in
+    canonical case (the webhook lets `worker` through) and order, `policy` where none is given.
+    ValueError when there are no replica specs or a type is unknown."""
+    raw = spec.get(key) or {}
+    if not raw:
+        raise ValueError(f"no spec.{key}")
+    canonical = {t.lower(): t for t in types}
+    found = {}
+    for name, rspec in raw.items():
+        rtype = canonical.get(str(name).lower())
+        if rtype is None:
+            raise ValueError(f"unknown replica type {name}")
+        rspec = rspec or {}
+        count = rspec.get("replicas")
+        found[rtype] = (1 if count is None else int(count), rspec.get("restartPolicy") or policy, rspec.get("template") or {})
+    return {t: found[t] for t in types if t in found}
+
+
+def limits(spec: dict) -> tuple[int | None, float | None]:
+    """(runPolicy.backoffLimit, runPolicy.activeDeadlineSeconds); None where unset (no limit)."""
+    rp = spec.get("runPolicy") or {}
+    backoff, deadline = rp.get("backoffLimit"), rp.get("activeDeadlineSeconds")
+    return (None if backoff is None else int(backoff)), (None if deadline is None else float(deadline))
+
+
+def exit_action(policy: str, code: int) -> str:
+    """What the replica's restartPolicy does when its container exits with `code`: ExitCode
+    recreates the pod on a retryable code and ends the replica on 1..127; OnFailure restarts in
+    place on any failure; Always restarts in place even after success; Never ends it."""
+    if policy == "ExitCode":
+        return RECREATE if code >= FIRST_RETRYABLE else END
+    if policy == "OnFailure":
+        return RESTART if code != 0 else END
+    if policy == "Always":
+        return RESTART
+    return END
+
+
+def fail_job_rule(spec: dict, container: str, code: int) -> int | None:
+    """v1 kinds have no podFailurePolicy: no exit fails the job by a rule of its own."""
+    return None
+
+
+def first_failed(order: tuple[str, ...], states: Mapping[str, Sequence[str]],
+                 exempt: tuple[str, ...] = ()) -> tuple[int, str] | None:
+    """(count, type) of the first replica type in `order` with failed replicas: they fail the job."""
+    for rtype in order:
+        count = sum(1 for s in states.get(rtype, ()) if s == FAILED)
+        if count and rtype not in exempt:
+            return count, rtype
+    return None
+
+
+def status(conditions: list[dict], counts: Mapping[str, Mapping[str, int]]) -> dict:
+    """The object's status as the operator writes it: conditions and replicaStatuses (zero counts
+    left out)."""
+    replica_statuses = {t: {k: v for k, v in c.items() if v} for t, c in counts.items()}
+    return {"conditions": conditions, "replicaStatuses": replica_statuses}
 
 
 # Argo CD's health check (gopher-lua, Lua 5.1) for the v1 status: the LAST condition with status
