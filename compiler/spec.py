@@ -8,7 +8,7 @@ data (types, bounds, patterns, unions). Rules that span fields live in compiler/
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,18 +24,20 @@ from compiler.patterns import (
     QUALIFIED_NAME, QUANTITY, RULE_NAME, TEXT, TOLERATION_KEY,
 )
 
+#: Bounds of the Kubernetes API's int32 and int64 fields (tests check them against the CRDs).
+INT32 = 2**31 - 1
+INT64 = 2**63 - 1
+
 Text = Annotated[str, Field(max_length=4096, pattern=TEXT)]
 Arg = Annotated[str, Field(max_length=4096, pattern=TEXT)]
 Name63 = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS1123_LABEL)]
 Subdomain = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS1123_SUBDOMAIN)]
-Quantity = Annotated[str, Field(max_length=32, pattern=QUANTITY)]
+#: A Kubernetes quantity: `500m`, `2`, `1.5`, `4Gi`, or a number (rendered as a string).
+Quantity = Union[Annotated[str, Field(max_length=32, pattern=QUANTITY)], Annotated[int, Field(ge=0, le=INT64)],
+                 Annotated[float, Field(ge=0, le=1e15)]]
 LabelKey = Annotated[str, Field(max_length=317, pattern=QUALIFIED_NAME)]
 LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
 AbsPath = Annotated[str, Field(min_length=1, max_length=1024, pattern=MOUNT_PATH_PATTERN)]
-
-#: Bounds of the Kubernetes API's int32 and int64 fields (tests check them against the CRDs).
-INT32 = 2**31 - 1
-INT64 = 2**63 - 1
 
 RestartPolicy = Literal["Always", "OnFailure", "ExitCode", "Never"]
 
@@ -56,13 +58,24 @@ class Metadata(Strict):
 
 
 class Resources(Strict):
-    """Container resources; GPUs become `nvidia.com/gpu` limits."""
+    """Container resources. A replica's resources merge field by field over the spec's."""
 
-    cpu: Quantity | None = Field(default=None, description="CPU request. No CPU limit unless cpuLimit (a limit throttles training).")
-    memory: Quantity | None = Field(default=None, description="Memory request, and the memory limit unless memoryLimit.")
-    cpuLimit: Quantity | None = Field(default=None, description="CPU limit; at least cpu.")
-    memoryLimit: Quantity | None = Field(default=None, description="Memory limit; at least memory.")
-    gpus: int = Field(default=0, ge=0, le=64)
+    cpu: Quantity | None = Field(default=None, description="CPU request. No CPU limit unless cpuLimit (a limit throttles training).",
+                                 examples=["2", "500m", 1.5])
+    memory: Quantity | None = Field(default=None, description="Memory request, and the memory limit unless memoryLimit.",
+                                    examples=["4Gi"])
+    cpuLimit: Quantity | None = Field(default=None, description="CPU limit; at least cpu.", examples=["4"])
+    memoryLimit: Quantity | None = Field(default=None, description="Memory limit; at least memory.", examples=["8Gi"])
+    gpus: int = Field(default=0, ge=0, le=64, description="NVIDIA GPUs (the nvidia.com/gpu limit).", examples=[1])
+    extended: dict[Annotated[str, Field(max_length=253, pattern=QUALIFIED_NAME)], Annotated[int, Field(ge=1, le=INT32)]] = Field(
+        default_factory=dict, max_length=16,
+        description="Other extended resources (amd.com/gpu, intel.com/gpu, ...) by count; Kubernetes needs their request "
+                    "equal to their limit, so they are rendered as limits.", examples=[{"amd.com/gpu": 1}])
+    ephemeralStorage: Quantity | None = Field(default=None, description="Local scratch disk request, and its limit unless "
+                                              "ephemeralStorageLimit.", examples=["20Gi"])
+    ephemeralStorageLimit: Quantity | None = Field(default=None, description="Local scratch disk limit; at least ephemeralStorage.")
+    shm: Quantity | None = Field(default=None, description="Size of /dev/shm (a memory-backed emptyDir), for PyTorch DataLoader "
+                                 "workers; it counts against the memory limit.", examples=["2Gi"])
 
 
 class SecretKeyRef(Strict):
@@ -91,14 +104,42 @@ EnvValue = Union[Text, EnvFrom]
 EnvMap = dict[Annotated[str, Field(min_length=1, max_length=256, pattern=ENV_NAME)], EnvValue]
 
 
+class PodMetadata(Strict):
+    """Labels and annotations for the pods (e.g. `sidecar.istio.io/inject: "false"`)."""
+
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=64, description="Pod labels.")
+    annotations: dict[LabelKey, Text] = Field(default_factory=dict, max_length=64, description="Pod annotations.",
+                                              examples=[{"sidecar.istio.io/inject": "false"}])
+
+
+class PodTemplate(Strict):
+    """A Kubernetes PodTemplateSpec fragment merged over the pod specc generates (a strategic merge:
+    maps key by key; containers, volumes, env and the like by their merge keys). The main container
+    is the one named as the operator names it (tensorflow, pytorch, ... trainer for a batch Job)."""
+
+    metadata: PodMetadata | None = Field(default=None, description="Pod labels and annotations.")
+    spec: dict[Annotated[str, Field(max_length=63)], Any] | None = Field(
+        default=None, max_length=64,
+        description="Any PodSpec fields (checked against the pinned Kubernetes schema): imagePullSecrets, affinity, "
+                    "schedulerName, securityContext, initContainers, sidecar containers, volumes, envFrom...",
+        examples=[{"imagePullSecrets": [{"name": "regcred"}], "containers": [{"name": "pytorch", "envFrom": [{"secretRef": {"name": "hf-token"}}]}]}])
+
+
 class Replica(Strict):
     """One replica type: how many, how they restart, what they get."""
 
-    count: int = Field(default=1, ge=1, le=1024)
-    restartPolicy: RestartPolicy | None = Field(default=None, description="Operator default when omitted.")
-    resources: Resources | None = None
-    env: EnvMap = Field(default_factory=dict, max_length=256)
+    count: int = Field(default=1, ge=1, le=1024, description="How many pods of this type.", examples=[2])
+    restartPolicy: RestartPolicy | None = Field(default=None, description="Operator default when omitted (Never for TFJob, "
+                                                "OnFailure for PyTorchJob); ExitCode retries exits >= 128 only.")
+    resources: Resources | None = Field(default=None, description="Resources of this type, merged field by field over spec.resources.")
+    env: EnvMap = Field(default_factory=dict, max_length=256, description="Env for this type, over spec.env.")
+    image: str | None = Field(default=None, max_length=512, pattern=IMAGE, description="Image for this type (over spec.image, or "
+                              "spec.container.image for a custom container), e.g. a PS with a different image.")
+    command: list[Arg] | None = Field(default=None, max_length=256, description="Command for this type (custom containers "
+                                      "only), instead of spec.container.command.")
     args: list[Arg] = Field(default_factory=list, max_length=256, description="Extra args appended to the container's.")
+    podTemplate: PodTemplate | None = Field(default=None, description="A pod template fragment for this type, merged over "
+                                            "spec.podTemplate.")
 
 
 #: `Worker: 2` is shorthand for `Worker: {count: 2}` (compiler.kinds.replicas expands it).
@@ -242,8 +283,11 @@ class Spec(Strict):
     runPolicy: RunPolicy = Field(default_factory=RunPolicy)
     successPolicy: Literal["", "AllWorkers"] | None = None
     elasticPolicy: ElasticPolicy | None = None
-    nprocPerNode: Annotated[str, Field(pattern=NPROC)] | None = None
+    nprocPerNode: Annotated[str, Field(pattern=NPROC)] | Annotated[int, Field(ge=1, le=9999)] | None = Field(
+        default=None, description="Processes per PyTorch node: auto, cpu, gpu or a number.", examples=[4, "gpu"])
     volumes: list[Volume] = Field(default_factory=list, max_length=32)
+    podTemplate: PodTemplate | None = Field(default=None, description="A pod template fragment merged over every replica's "
+                                            "pod (replica podTemplate over this, this over what specc generates).")
     storage: Storage | None = None
     scheduling: Scheduling = Field(default_factory=Scheduling)
     naming: Literal["hashed", "fixed"] = Field(
