@@ -68,7 +68,7 @@ def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:
     if ep is not None:
         spec["elasticPolicy"] = ep.model_dump(exclude_none=True)
     if job.spec.nprocPerNode is not None:
-        spec["nprocPerNode"] = job.spec.nprocPerNode
+        spec["nprocPerNode"] = str(job.spec.nprocPerNode)
     spec[REPLICA_SPECS_KEY] = v1.replica_specs(job, names, types=REPLICA_TYPES, default=DEFAULT_REPLICAS,
                                                policy=DEFAULT_RESTART_POLICY, container=CONTAINER, port=PORT)
     rp = v1.run_policy(job)
