@@ -27,6 +27,8 @@ CONFIG_KEY = r"^[-._a-zA-Z0-9]+$"
 FIELD_PATH = r"^[A-Za-z0-9_.\[\]'/-]+$"
 RULE_NAME = r"^[a-z][a-z0-9-]*$"
 NPROC = r"^(auto|cpu|gpu|[1-9][0-9]{0,3})$"
+#: A relative path inside a volume: no leading '/', no '..' segment (Kubernetes' subPath rule).
+SUB_PATH = r"^(?:[^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.[^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.\.[^/\x00-\x1f\x7f]+)(?:/(?:[^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.[^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.\.[^/\x00-\x1f\x7f]+))*$"
 #: Printable text, line breaks and tabs allowed (no other control characters).
 TEXT = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
 #: One printable line.
@@ -50,6 +52,7 @@ RULES = {
     FIELD_PATH: "must be a field path like metadata.name or metadata.labels['app']",
     RULE_NAME: "must be a rule name like image-tag (see specc lint --list-rules)",
     NPROC: "must be auto, cpu, gpu or a number of processes from 1 to 9999",
+    SUB_PATH: "must be a relative path inside the volume, without '..' segments or control characters",
     TEXT: "must not contain control characters other than line breaks and tabs",
     LINE: "must be one line without control characters",
 }
