@@ -91,7 +91,7 @@ def test_cold_render_imports_no_pydantic():
             "with contextlib.redirect_stdout(io.StringIO()):\n    rc = cli.main(['render', 'specs/'])\n"
             "assert rc == 0, rc\nheavy = sorted(m for m in sys.modules if m.split('.')[0] in "
             "('pydantic', 'typing', 'typing_extensions', 'dataclasses', 'argparse', 'hashlib', 'kubernetes', "
-            "'tensorflow', 'torch') or m == 'pydantic_core')\n"
+            "'tensorflow', 'torch', 'jsonschema', 'jinja2', 'decimal', 'fractions') or m == 'pydantic_core')\n"
             "print(heavy)\n")
     env = {**os.environ, "SPECC_NO_CACHE": "1", "PYTHONPATH": str(REPO)}
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env)
@@ -118,6 +118,7 @@ def test_installed_package_carries_a_usable_snapshot(tmp_path):
                            "--target", str(target), str(wheel)], capture_output=True, text=True, cwd=tmp_path)
     assert inst.returncode == 0, inst.stderr
     code = ("import json, sys, compiler.validator as v; assert v.__file__.startswith(sys.argv[1]), v.__file__; "
+            "import compiler.podtemplate as p; assert p.SCHEMA_FILE.is_file(); "
             "print(json.loads(v.SNAPSHOT.read_text())['sources'] == v.source_digest())")
     r = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, cwd=tmp_path,
                        env={**os.environ, "PYTHONPATH": str(target)})
