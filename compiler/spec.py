@@ -20,8 +20,8 @@ API_VERSION = "specc.dev/v1alpha1"
 KIND = "TrainingJob"
 
 from compiler.patterns import (
-    CONFIG_KEY, DNS1035, DNS1123_LABEL, DNS1123_SUBDOMAIN, ENV_NAME, FIELD_PATH, IMAGE, LABEL_VALUE, LINE, NPROC,
-    QUALIFIED_NAME, QUANTITY, RULE_NAME, TEXT, TOLERATION_KEY,
+    CONFIG_KEY, DNS1035, DNS1123_LABEL, DNS1123_SUBDOMAIN, ENV_NAME, FIELD_PATH, GROUP_VERSION, IMAGE, KIND_NAME,
+    LABEL_VALUE, LINE, METRIC_NAME, NPROC, QUALIFIED_NAME, QUANTITY, RULE_NAME, TEXT, TOLERATION_KEY,
 )
 
 Text = Annotated[str, Field(max_length=4096, pattern=TEXT)]
@@ -169,6 +169,82 @@ class RdzvConf(Strict):
     value: Text
 
 
+class MetricTarget(Strict):
+    """The value a metric is held at (autoscaling/v2 MetricTarget): `type` names the field it sets."""
+
+    type: Literal["Utilization", "Value", "AverageValue"]
+    value: Quantity | None = None
+    averageValue: Quantity | None = None
+    averageUtilization: int | None = Field(default=None, ge=1, le=INT32, description="Percent of the requests.")
+
+
+class LabelRequirement(Strict):
+    key: LabelKey
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[LabelValue] | None = Field(default=None, max_length=64)
+
+
+class MetricSelector(Strict):
+    """A label selector narrowing a custom or external metric."""
+
+    matchLabels: dict[LabelKey, LabelValue] | None = Field(default=None, max_length=64)
+    matchExpressions: list[LabelRequirement] | None = Field(default=None, max_length=64)
+
+
+class MetricIdentifier(Strict):
+    name: Annotated[str, Field(pattern=METRIC_NAME)]
+    selector: MetricSelector | None = None
+
+
+class ObjectReference(Strict):
+    """The object an Object metric describes (autoscaling/v2 CrossVersionObjectReference)."""
+
+    apiVersion: Annotated[str, Field(max_length=253, pattern=GROUP_VERSION)] | None = None
+    kind: Annotated[str, Field(pattern=KIND_NAME)]
+    name: Subdomain
+
+
+class ResourceMetric(Strict):
+    """A resource of the pods (cpu, memory) against their requests."""
+
+    name: Annotated[str, Field(max_length=317, pattern=QUALIFIED_NAME)]
+    target: MetricTarget
+
+
+class ContainerResourceMetric(ResourceMetric):
+    """A resource of one container of the pods."""
+
+    container: Name63
+
+
+class PodsMetric(Strict):
+    metric: MetricIdentifier
+    target: MetricTarget
+
+
+class ObjectMetric(Strict):
+    describedObject: ObjectReference
+    metric: MetricIdentifier
+    target: MetricTarget
+
+
+class ExternalMetric(Strict):
+    metric: MetricIdentifier
+    target: MetricTarget
+
+
+class MetricSpec(Strict):
+    """One metric the operator's HorizontalPodAutoscaler scales the workers on (autoscaling/v2
+    MetricSpec): `type` names the one source field it sets."""
+
+    type: Literal["Resource", "ContainerResource", "Pods", "Object", "External"]
+    resource: ResourceMetric | None = None
+    containerResource: ContainerResourceMetric | None = None
+    pods: PodsMetric | None = None
+    object: ObjectMetric | None = None
+    external: ExternalMetric | None = None
+
+
 class ElasticPolicy(Strict):
     """PyTorchJob elastic training (torchrun rendezvous)."""
 
@@ -181,6 +257,10 @@ class ElasticPolicy(Strict):
     rdzvConf: list[RdzvConf] | None = None
     standalone: bool | None = None
     maxRestarts: int | None = Field(default=None, ge=0, le=INT32)
+    metrics: list[MetricSpec] | None = Field(
+        default=None, min_length=1, max_length=32,
+        description="Metrics of a HorizontalPodAutoscaler the operator creates to scale the workers "
+                    "between minReplicas and maxReplicas.")
 
 
 class Toleration(Strict):
@@ -232,11 +312,12 @@ class Lint(Strict):
 class Spec(Strict):
     """What to run, on how many replicas, with which policies."""
 
-    framework: Framework = Field(description="tensorflow -> TFJob, pytorch -> PyTorchJob, sklearn/python -> batch/v1 Job.")
+    framework: Framework = Field(description="tensorflow -> TFJob, pytorch -> PyTorchJob, xgboost -> XGBoostJob, "
+                                            "jax -> JAXJob, paddle -> PaddleJob, sklearn/python -> batch/v1 Job.")
     image: str | None = Field(default=None, max_length=512, pattern=IMAGE, description="Runtime image for built-in trainers.")
     trainer: TrainerConfig | None = Field(default=None, description="A built-in trainer of the runtime.")
     container: Container | None = Field(default=None, description="A custom image + command instead of a trainer.")
-    replicas: dict[Literal[REPLICA_TYPES], ReplicaField] | None = Field(default=None, description="Replica types -> settings; default one Worker (PyTorch: Master + Worker).")
+    replicas: dict[Literal[REPLICA_TYPES], ReplicaField] | None = Field(default=None, description="Replica types -> settings; default one Worker (PyTorch and XGBoost: Master + Worker).")
     resources: Resources | None = Field(default=None, description="Default resources for every replica.")
     env: EnvMap = Field(default_factory=dict, max_length=256, description="Env for every replica.")
     runPolicy: RunPolicy = Field(default_factory=RunPolicy)

@@ -26,6 +26,9 @@ FIELDS = {
     "spec.elasticPolicy.maxReplicas": ("kubeflow.org_pytorchjobs.yaml", "elasticPolicy.maxReplicas"),
     "spec.elasticPolicy.maxRestarts": ("kubeflow.org_pytorchjobs.yaml", "elasticPolicy.maxRestarts"),
     "spec.elasticPolicy.rdzvPort": ("kubeflow.org_pytorchjobs.yaml", "elasticPolicy.rdzvPort"),
+    **{f"spec.elasticPolicy.metrics[].{source}.target.averageUtilization":
+       ("kubeflow.org_pytorchjobs.yaml", f"elasticPolicy.metrics[].{source}.target.averageUtilization")
+       for source in ("resource", "containerResource", "pods", "object", "external")},
     "spec.scheduling.tolerations[].tolerationSeconds": ("kubeflow.org_tfjobs.yaml", "tfReplicaSpecs.*.template.spec.tolerations[].tolerationSeconds"),
 }
 NOT_RENDERED = {
