@@ -166,7 +166,7 @@ def read_replicas(spec: dict) -> dict[str, tuple[int, str, dict]]:
     """{type: (replicas, restartPolicy, pod template)} of a rendered PyTorchJob's spec; ValueError
     for an elastic one without Workers."""
     found = v1.read_replicas(spec, REPLICA_SPECS_KEY, REPLICA_TYPES, DEFAULT_RESTART_POLICY)
-    if spec.get("elasticPolicy") and "Worker" not in found:
+    if spec.get("elasticPolicy") is not None and "Worker" not in found:
         raise ValueError("elasticPolicy without Worker replicas (the operator's webhook refuses it)")
     return found
 
@@ -176,7 +176,7 @@ def cluster_only(spec: dict) -> str | None:
     c10d backend runs here: its store is hosted by one of the replicas (torchrun lets several
     agents of one rendezvous share a machine)."""
     ep = spec.get("elasticPolicy")
-    if not ep:
+    if ep is None:
         return None
     backend = ep.get("rdzvBackend") or "c10d"
     if backend != "c10d":
@@ -216,7 +216,7 @@ def replica_env(spec: dict, rtype: str, index: int, container: str,
                     "PET_MASTER_ADDR": host, "WORLD_SIZE": str(world), "RANK": rank, "PET_NODE_RANK": rank})
     env["PET_NPROC_PER_NODE"] = nproc
     ep = spec.get("elasticPolicy")
-    if not ep:
+    if ep is None:
         env["PET_NNODES"] = str(total)
         return env
     host, port = addresses["Worker"][0]
@@ -247,7 +247,7 @@ def succeeded(spec: dict, states: Mapping[str, Sequence[str]]) -> bool:
         return all(s == SUCCEEDED for s in states["Master"])
     workers = states.get("Worker") or []
     done = [s == SUCCEEDED for s in workers]
-    return bool(workers) and (all(done) or (bool(spec.get("elasticPolicy")) and any(done)))
+    return bool(workers) and (all(done) or (spec.get("elasticPolicy") is not None and any(done)))
 
 
 def failed(spec: dict, states: Mapping[str, Sequence[str]]) -> tuple[int, str] | None:
