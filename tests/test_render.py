@@ -74,6 +74,50 @@ def test_objects_are_schema_valid(name, obj):
     assert validate_object(obj) == []
 
 
+EVERY_METRIC = """\
+apiVersion: specc.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: scaled}
+spec:
+  framework: pytorch
+  container: {image: registry.example.com/ml/train:1.0}
+  replicas: {Worker: 2}
+  elasticPolicy:
+    maxReplicas: 8
+    metrics:
+      - {type: Resource, resource: {name: cpu, target: {type: AverageValue, averageValue: 1500m}}}
+      - type: ContainerResource
+        containerResource: {name: memory, container: pytorch, target: {type: Utilization, averageUtilization: 70}}
+      - type: Pods
+        pods:
+          metric:
+            name: samples_per_second
+            selector: {matchExpressions: [{key: app, operator: In, values: [train]}, {key: canary, operator: DoesNotExist}]}
+          target: {type: AverageValue, averageValue: "500"}
+      - type: Object
+        object:
+          describedObject: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: main-route}
+          metric: {name: requests-per-second}
+          target: {type: Value, value: 10k}
+      - type: External
+        external:
+          metric: {name: queue_messages_ready, selector: {matchLabels: {queue: worker-tasks}}}
+          target: {type: AverageValue, averageValue: "30"}
+"""
+
+
+def test_every_metric_source_is_valid_in_the_crd(tmp_path):
+    """Each autoscaling/v2 metric source specc accepts renders as the PyTorchJob CRD wants it."""
+    spec = tmp_path / "scaled.yaml"
+    spec.write_text(EVERY_METRIC)
+    (job,), diags = compile_specs([spec])
+    assert not diags, [str(d) for d in diags]
+    (obj,) = job.objects
+    assert [m["type"] for m in obj["spec"]["elasticPolicy"]["metrics"]] == [
+        "Resource", "ContainerResource", "Pods", "Object", "External"]
+    assert validate_object(obj) == []
+
+
 #: The operator's names for each v1 kind (pkg/apis/kubeflow.org/v1/*_types.go of v1.9.4):
 #: replica specs key, default container, default port (name, number), replica types.
 OPERATOR_NAMES = {
