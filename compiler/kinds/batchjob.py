@@ -71,7 +71,7 @@ def check(job: TrainingJob) -> Iterator[tuple]:
     rp = job.spec.runPolicy
     for field in ("cleanPodPolicy", "schedulingPolicy"):
         if getattr(rp, field) is not None:
-            yield ("spec", "runPolicy", field), f"{field} applies to TFJob / PyTorchJob only"
+            yield ("spec", "runPolicy", field), f"{field} applies to the training-operator kinds only, not a batch/v1 Job"
 
 
 def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:
