@@ -254,7 +254,8 @@ class ElasticPolicy(Strict):
     rdzvPort: int | None = Field(default=None, ge=1, le=65535)
     rdzvHost: Text | None = None
     rdzvId: Text | None = None
-    rdzvConf: list[RdzvConf] | None = None
+    # The operator slices off the last comma of the joined list: an empty one panics its reconcile (elastic.go).
+    rdzvConf: list[RdzvConf] | None = Field(default=None, min_length=1)
     standalone: bool | None = None
     maxRestarts: int | None = Field(default=None, ge=0, le=INT32)
     metrics: list[MetricSpec] | None = Field(

@@ -65,6 +65,8 @@ CASES = [
       "Workers alone)"]),
     ("operator-env-of-another-kind", CUSTOM.format(framework="jax") + "  env:\n    PROCESS_ID: \"1\"\n",
      ["10:17: spec.env.PROCESS_ID: PROCESS_ID is set by specc or the training operator; do not set it here"]),
+    ("empty-rdzv-conf", CUSTOM.format(framework="pytorch") + "  replicas: {Worker: 2}\n  elasticPolicy: {rdzvConf: []}\n",
+     ["10:29: spec.elasticPolicy.rdzvConf: List should have at least 1 item"]),
     ("unknown-metric-type", CUSTOM.format(framework="pytorch") + "  replicas: {Worker: 2}\n  elasticPolicy:\n"
      "    metrics: [{type: Cpu}]\n",
      ["11:22: spec.elasticPolicy.metrics[0].type: must be one of 'Resource', 'ContainerResource', 'Pods', 'Object' "

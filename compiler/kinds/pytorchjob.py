@@ -107,7 +107,7 @@ def _check_metric(loc: tuple, metric) -> Iterator[tuple]:
     from compiler.quantity import parse_quantity
 
     wanted = METRIC_SOURCES[metric.type]
-    for source in METRIC_TARGETS:
+    for source in METRIC_SOURCES.values():
         if source != wanted and getattr(metric, source) is not None:
             yield (*loc, source), f"a {metric.type} metric sets {wanted} only; remove {source}"
     src = getattr(metric, wanted)
