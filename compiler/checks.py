@@ -60,6 +60,10 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
                 yield ("spec", "replicas", rtype, "count"), f"{rtype} must have exactly 1 replica"
     yield from kind.check(job)
     reps = [(t, r) for t, r in (replicas or {}).items() if not isinstance(r, int)]
+    if spec.trainer is not None:
+        for t, r in reps:
+            if r.command is not None:
+                yield ("spec", "replicas", t, "command"), "command applies to custom containers (spec.container) only; a built-in trainer runs specc's runtime"
 
     # Fields of other kinds.
     for other in kinds.WORKLOADS:
@@ -116,6 +120,9 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
         if tol.tolerationSeconds is not None and tol.effect != "NoExecute":
             yield (*loc, "tolerationSeconds"), "tolerationSeconds applies only to effect: NoExecute"
 
+    # Pod template fragments.
+    yield from _pod_templates(job, kind, reps)
+
     # Env: no clash with the variables specc sets; references name exactly one source.
     envs: list[tuple[Loc, dict]] = [(("spec", "env"), spec.env)]
     envs += [(("spec", "replicas", t, "env"), r.env) for t, r in reps]
@@ -134,6 +141,126 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
     # Storage.
     if spec.trainer is not None and spec.storage is None and _uses_s3(spec.trainer):
         yield ("spec", "trainer"), "the trainer reads or writes s3:// URIs: set spec.storage.endpoint (and credentials)"
+
+
+def _reserved_env(job: TrainingJob) -> set[str]:
+    """Env variables specc or the operator sets in the main container."""
+    names = {CONFIG_ENV, *(name for k in kinds.WORKLOADS for name in k.OPERATOR_ENV)}
+    if job.spec.storage is not None and job.spec.storage.credentials is not None:
+        names |= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    return names
+
+
+_FIRST_CLASS = {
+    "image": "spec.replicas.<Type>.image (or spec.image / spec.container.image)",
+    "command": "spec.replicas.<Type>.command (or spec.container.command)",
+    "args": "spec.replicas.<Type>.args (or spec.container.args)",
+}
+_OWN_LABELS = ("app.kubernetes.io/managed-by", "app.kubernetes.io/name", "specc.dev/job")
+
+
+def _pod_templates(job: TrainingJob, kind, reps: list) -> Iterator[tuple]:
+    """podTemplate fragments: valid against the pinned PodTemplateSpec schema, off the fields specc
+    owns, and, merged, a pod Kubernetes accepts."""
+    spec = job.spec
+    fragments = [(("spec", "podTemplate"), spec.podTemplate)] + [
+        (("spec", "replicas", t, "podTemplate"), r.podTemplate) for t, r in reps]
+    fragments = [(base, f) for base, f in fragments if f is not None]
+    if not fragments:
+        return
+    from compiler.podtemplate import problems
+
+    for base, frag in fragments:
+        for key in (frag.metadata.labels if frag.metadata else {}):
+            if key in _OWN_LABELS:
+                yield (*base, "metadata", "labels", key), f"label {key} is specc's (it identifies the job's pods); use another key", "key"
+        if frag.spec is None:
+            continue
+        for loc, message, at_key in problems({"spec": frag.spec}):
+            yield ((*base, *loc), message, "key") if at_key else ((*base, *loc), message)
+        yield from _owned(job, kind, (*base, "spec"), frag.spec)
+    yield from _merged_pods(job, kind, fragments)
+
+
+def _owned(job: TrainingJob, kind, base: Loc, pod: dict) -> Iterator[tuple]:
+    """Fields of a fragment's PodSpec that specc sets: a located error, never a silent override."""
+    if "restartPolicy" in pod:
+        yield (*base, "restartPolicy"), ("the operator sets the pod's restartPolicy from the replica's: "
+                                          "set spec.replicas.<Type>.restartPolicy"), "key"
+    for i, vol in enumerate(pod.get("volumes") or []):
+        if isinstance(vol, dict) and str(vol.get("name", "")).startswith("specc-"):
+            yield (*base, "volumes", i, "name"), "volume names starting with specc- are specc's (the runtime config, /dev/shm)"
+    reserved = _reserved_env(job)
+    for i, c in enumerate(pod.get("containers") or []):
+        if not isinstance(c, dict) or c.get("name") != kind.CONTAINER:
+            continue
+        where = (*base, "containers", i)
+        for field, instead in _FIRST_CLASS.items():
+            if field in c and job.spec.trainer is not None and field != "image":
+                yield (*where, field), (f"the built-in trainer's {field} is specc's runtime; pass extra arguments "
+                                        "with spec.replicas.<Type>.args"), "key"
+            elif field in c:
+                yield (*where, field), f"the {kind.CONTAINER} container's {field} is set by specc: use {instead}", "key"
+        for j, e in enumerate(c.get("env") or []):
+            if isinstance(e, dict) and e.get("name") in reserved:
+                yield (*where, "env", j, "name"), f"{e['name']} is set by specc or the training operator; do not set it here"
+        for j, m in enumerate(c.get("volumeMounts") or []):
+            if isinstance(m, dict) and (str(m.get("name", "")).startswith("specc-") or m.get("mountPath") == CONFIG_MOUNT_DIR):
+                yield (*where, "volumeMounts", j), f"{CONFIG_MOUNT_DIR} and the specc- volumes are mounted by specc"
+
+
+_NATIVE = ("cpu", "memory", "ephemeral-storage")
+
+
+def _merged_pods(job: TrainingJob, kind, fragments: list) -> Iterator[tuple]:
+    """What Kubernetes checks on the pod once the fragments are merged in: images, unique container
+    names, mounts of existing volumes, requests within limits, extended resources not overcommitted."""
+    from compiler.kinds.pod import pod_template
+    from compiler.naming import Names
+    from compiler.quantity import parse_quantity
+
+    names = Names.for_job(job.metadata.name)
+    where_of = dict(fragments)
+    for rtype, rep in kinds.replicas(job).items():
+        base = next((b for b in ((("spec", "replicas", rtype, "podTemplate")), ("spec", "podTemplate")) if b in where_of), None)
+        if base is None:
+            continue
+        try:
+            pod = pod_template(job, names, rep, container_name=kind.CONTAINER, port=kind.PORT)["spec"]
+        except (TypeError, AttributeError, ValueError):
+            continue  # a malformed fragment, reported by the schema
+        containers = [("containers", c) for c in pod.get("containers") or []] + \
+                     [("initContainers", c) for c in pod.get("initContainers") or []]
+        seen: set = set()
+        volumes = {v.get("name") for v in pod.get("volumes") or [] if isinstance(v, dict)}
+        for field, c in containers:
+            if not isinstance(c, dict):
+                continue
+            name = c.get("name")
+            if name in seen:
+                yield base, f"{rtype} pods have two containers named {name!r} (containers and initContainers share names)"
+            seen.add(name)
+            if not c.get("image"):
+                yield base, (f"{rtype} pods: container {name!r} has no image; the main container is named "
+                             f"{kind.CONTAINER!r} (a fragment naming another container adds one)")
+            for m in c.get("volumeMounts") or []:
+                if isinstance(m, dict) and m.get("name") not in volumes:
+                    yield base, f"{rtype} pods: container {name!r} mounts volume {m.get('name')!r}, which the pod does not have"
+            res = c.get("resources") or {}
+            requests, limits = res.get("requests") or {}, res.get("limits") or {}
+            for rname, req in requests.items():
+                lim = limits.get(rname)
+                try:
+                    over = lim is not None and parse_quantity(req) > parse_quantity(lim)
+                    unequal = rname not in _NATIVE and not rname.startswith("hugepages-") and (
+                        lim is None or parse_quantity(req) != parse_quantity(lim))
+                except ValueError:
+                    continue  # not a quantity: the schema or the API says so
+                if over:
+                    yield base, f"{rtype} pods: container {name!r} limits {rname} to {lim}, below its request {req}"
+                elif unequal:
+                    yield base, (f"{rtype} pods: container {name!r} requests {rname} {req} without an equal limit; "
+                                 "an extended resource cannot be overcommitted: set its limit to the request")
 
 
 def _request_within_limit(base: Loc, r, request: str, limit: str) -> Iterator[tuple]:

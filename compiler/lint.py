@@ -125,8 +125,11 @@ def _replicas(job):
 
 
 def _gpus(job, rep) -> int:
-    res = rep.resources or job.spec.resources
-    return res.gpus if res is not None else 0
+    """GPUs of a replica: nvidia.com/gpu and any extended `<vendor>/gpu`, merged resources."""
+    from compiler.kinds.pod import merged_resources
+
+    res = merged_resources(job, rep)
+    return (res.get("gpus") or 0) + sum(n for name, n in (res.get("extended") or {}).items() if name.endswith("/gpu"))
 
 
 def _gpu_limits(doc, job) -> Iterator[tuple[tuple, str]]:
@@ -171,9 +174,11 @@ def _gpu_limits(doc, job) -> Iterator[tuple[tuple, str]]:
 
 
 def _resource_requests(doc, job) -> Iterator[tuple[tuple, str]]:
+    from compiler.kinds.pod import merged_resources
+
     for rtype, rep in _replicas(job).items():
-        res = rep.resources or job.spec.resources
-        missing = [k for k in ("cpu", "memory") if res is None or getattr(res, k) is None]
+        res = merged_resources(job, rep)
+        missing = [k for k in ("cpu", "memory") if res.get(k) is None]
         if not missing:
             continue
         if rep.resources is not None:

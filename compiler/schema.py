@@ -7,7 +7,9 @@ at type level, as JSON Schema tools read it:
 - `$` in a pattern ends the text only: in Python's `re` (used by the `jsonschema` package) it
   also matches before a final line break, so `$(?!\\n)` is written;
 - JSON has no NaN, but a YAML `.nan` reaches a validator as one and passes every numeric
-  bound; `not: {exclusiveMinimum: 0, exclusiveMaximum: 0}` refuses exactly NaN.
+  bound; `not: {exclusiveMinimum: 0, exclusiveMaximum: 0}` refuses exactly NaN;
+- a podTemplate's `spec` is the pinned Kubernetes PodSpec schema (compiler/podtemplate.py) that
+  specc checks it against, so editors complete and check it too.
 """
 
 from __future__ import annotations
@@ -19,8 +21,16 @@ def json_schema() -> dict:
     """The TrainingJob JSON Schema."""
     from compiler.spec import TrainingJob
 
+    from compiler.podtemplate import fragment_schema
+
     schema = TrainingJob.model_json_schema()
     _adjust(schema)
+    pod_spec = fragment_schema()["properties"]["spec"]
+    field = schema["$defs"]["PodTemplate"]["properties"]["spec"]
+    for option in field.get("anyOf", []):
+        if option.get("type") == "object":
+            option.clear()
+            option.update(pod_spec)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = SCHEMA_ID
     return schema

@@ -181,25 +181,25 @@ def _branch_words(branch: dict) -> str:
 
 def _from_errors(doc: Loaded, errors: list[dict]) -> list[Diagnostic]:
     """Diagnostics for pydantic-core's errors; of a union, only the member that fits the value."""
+    return _select(doc, [(validator.Located(tuple(e["loc"])), e) for e in errors], 0)
+
+
+def _select(doc: Loaded, items: list, depth: int) -> list[Diagnostic]:
+    """Report errors at union depth `depth`: per union, the errors of the member that fits the
+    value (recursing into nested unions), else one message saying what would fit."""
     diags: list[Diagnostic] = []
-    unions: dict[tuple, list[tuple[validator.Located, dict]]] = {}
-    for err in errors:
-        where = validator.Located(tuple(err["loc"]))
-        if where.union is not None:
-            unions.setdefault(where.union, []).append((where, err))
+    groups: dict[tuple, list] = {}
+    for where, err in items:
+        if len(where.unions) > depth:
+            groups.setdefault(where.unions[depth][0], []).append((where, err))
         else:
             diags.append(_diagnostic(doc, where, err))
-    for uloc, items in unions.items():
+    for uloc, group in groups.items():
         value = _node(doc.data, uloc)
-        fitting = [(w, e) for w, e in items if _fits(w.branch, value)]
-        if len({id(w.branch) for w, _ in fitting}) == 1:
-            diags += [_diagnostic(doc, w, e) for w, e in fitting]
+        fitting = [(w, e) for w, e in group if _fits(w.unions[depth][1], value)]
+        if len({id(w.unions[depth][1]) for w, _ in fitting}) == 1:
+            diags += _select(doc, fitting, depth + 1)
             continue
-        options = []
-        for w, _ in items:
-            words = _branch_words(w.branch)
-            if words not in options:
-                options.append(words)
         if fitting:  # several members take this type: say what each wanted
             wants = []
             for _, e in fitting:
@@ -208,6 +208,11 @@ def _from_errors(doc: Loaded, errors: list[dict]) -> list[Diagnostic]:
                     wants.append(want)
             message = f"must be {' or '.join(wants)}, got {_shown(value)}"
         else:
+            options = []
+            for w, _ in group:
+                words = _branch_words(w.unions[depth][1])
+                if words not in options:
+                    options.append(words)
             hint = _quote_hint("string_type", value) if "a string" in options else ""
             message = f"must be {' or '.join(options)}, got {_type_name(value)}{hint}"
         line, col = doc.pos(uloc)
@@ -230,8 +235,8 @@ def _diagnostic(doc: Loaded, where: validator.Located, err: dict) -> Diagnostic:
                 "(spec.storage.credentials.secretName, or env valueFrom secretKeyRef)"
             )
         else:
-            message = f"unknown field '{name}'"
-            hint = did_you_mean(name, validator.fields_at(loc[:-1], doc.data))
+            message = f"unknown field {_shown(name)}"
+            hint = _near_miss(loc) or did_you_mean(name, validator.fields_at(loc[:-1], doc.data))
             if hint:
                 message += f"; {hint}"
     elif kind == "missing":
@@ -263,10 +268,35 @@ def _diagnostic(doc: Loaded, where: validator.Located, err: dict) -> Diagnostic:
             return Diagnostic(doc.path, line, _column_of(doc, line, col, err["input"], index), dotted(loc), message)
     elif kind.endswith("_type"):
         message = f"{message}, got {_type_name(err.get('input'))}{_quote_hint(kind, err.get('input'))}"
+        if kind == "dict_type" and loc and loc[-1] == "env" and isinstance(err.get("input"), list):
+            message += "; env is a map NAME: value (or NAME: {secretKeyRef: ...}), not a list of {name, value}"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
     line, col = doc.pos(loc, key=key)
     return Diagnostic(doc.path, line, col, dotted(loc), message)
+
+
+# Kubernetes-shaped input, the most common mistake: where the field goes in a spec.
+_NEAR_MISSES = {
+    ("container", "env"): "env goes in spec.env or spec.replicas.<Type>.env",
+    ("container", "resources"): "resources go in spec.resources or spec.replicas.<Type>.resources",
+    ("container", "volumeMounts"): "volumes go in spec.volumes (name, mountPath and the source together)",
+    ("container", "name"): "the container is named by the operator; a custom image needs only image and command",
+    ("*replica", "replicas"): "use count",
+    ("*replica", "template"): "use podTemplate (a pod template fragment)",
+    ("*replica", "restartpolicy"): "did you mean 'restartPolicy'?",
+    ("spec", "template"): "use podTemplate (a pod template fragment)",
+    ("spec", "tfReplicaSpecs"): "replica types go in spec.replicas (Worker: {count: 2})",
+    ("spec", "pytorchReplicaSpecs"): "replica types go in spec.replicas (Master: 1, Worker: 2)",
+    ("spec", "runtimeRef"): "name a Trainer v2 runtime with spec.runtime",
+}
+
+
+def _near_miss(loc: tuple) -> str | None:
+    """A pointer for a Kubernetes-shaped field in the wrong place, or None."""
+    parent = "*replica" if len(loc) == 4 and loc[:2] == ("spec", "replicas") else (loc[-2] if len(loc) >= 2 else "")
+    key = str(loc[-1])
+    return _NEAR_MISSES.get((parent, key)) or _NEAR_MISSES.get((parent, key.lower()))
 
 
 def _quote_hint(kind: str, value: Any) -> str:

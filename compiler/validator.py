@@ -213,11 +213,11 @@ class Located:
     """Where a pydantic-core error location points in the document.
 
     `loc`: the path in the data (tags removed); `key`: the error is about the mapping key at
-    `loc` itself; `union`: the path of the innermost union the location passed through (None
-    if none) and `branch`: the schema node of the member the error came from.
+    `loc` itself; `unions`: the unions the location passed through, outermost first, each as
+    (its path in the data, the schema node of the member the error came from).
     """
 
-    __slots__ = ("loc", "key", "union", "branch")
+    __slots__ = ("loc", "key", "unions")
 
     def __init__(self, raw: tuple, root: str = "TrainingJob"):
         doc = schema().doc["roots"][root]
@@ -225,8 +225,7 @@ class Located:
         node: Any = doc
         out: list = []
         self.key = False
-        self.union = None
-        self.branch = None
+        self.unions: list[tuple[tuple, dict]] = []
         parts = list(raw)
         i = 0
         while i < len(parts):
@@ -238,8 +237,8 @@ class Located:
                 continue
             if t == "union":
                 choices = [_resolve(c, defs) for c in _choices(node)]
-                self.union, self.branch = tuple(out), _member(choices, part)
-                node = self.branch
+                node = _member(choices, part)
+                self.unions.append((tuple(out), node))
                 i += 1
                 continue
             if t == "tagged-union":

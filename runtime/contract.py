@@ -8,6 +8,8 @@ RUNTIME_API_VERSION = "specc.dev/runtime/v1"
 
 #: Default runtime image: built from this repository's Dockerfile, tag = package version.
 DEFAULT_IMAGE = "ghcr.io/specc-dev/specc-runtime:0.1.0"
+#: The non-root user (and group) the runtime image runs as (Dockerfile: USER 10001:10001).
+RUNTIME_UID = 10001
 #: The runtime's entrypoint in that image.
 RUNTIME_COMMAND = "specc-runtime"
 

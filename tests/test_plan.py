@@ -110,7 +110,7 @@ def name_of(path: Path) -> str:
     return jobs[0].job_name
 
 
-PINNED = {"mnist": "mnist-8e8bf794", "income": "income-e0ea9bf5", "pytorch-dist": "pytorch-dist-5df0b522"}
+PINNED = {"mnist": "mnist-50f01bd5", "income": "income-54bcf5a1", "pytorch-dist": "pytorch-dist-5df0b522"}
 
 
 # ----------------------------------------------------------------------------- actions

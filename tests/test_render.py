@@ -85,7 +85,7 @@ spec:
   elasticPolicy:
     maxReplicas: 8
     metrics:
-      - {type: Resource, resource: {name: cpu, target: {type: AverageValue, averageValue: 1500m}}}
+      - {type: Resource, resource: {name: cpu, target: {type: AverageValue, averageValue: 1.5}}}
       - type: ContainerResource
         containerResource: {name: memory, container: pytorch, target: {type: Utilization, averageUtilization: 70}}
       - type: Pods
@@ -98,7 +98,7 @@ spec:
         object:
           describedObject: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: main-route}
           metric: {name: requests-per-second}
-          target: {type: Value, value: 10k}
+          target: {type: Value, value: 10000}
       - type: External
         external:
           metric: {name: queue_messages_ready, selector: {matchLabels: {queue: worker-tasks}}}
@@ -107,7 +107,8 @@ spec:
 
 
 def test_every_metric_source_is_valid_in_the_crd(tmp_path):
-    """Each autoscaling/v2 metric source specc accepts renders as the PyTorchJob CRD wants it."""
+    """Each autoscaling/v2 metric source specc accepts renders as the PyTorchJob CRD wants it,
+    numbers as quantity strings."""
     spec = tmp_path / "scaled.yaml"
     spec.write_text(EVERY_METRIC)
     (job,), diags = compile_specs([spec])
@@ -115,6 +116,8 @@ def test_every_metric_source_is_valid_in_the_crd(tmp_path):
     (obj,) = job.objects
     assert [m["type"] for m in obj["spec"]["elasticPolicy"]["metrics"]] == [
         "Resource", "ContainerResource", "Pods", "Object", "External"]
+    metrics = obj["spec"]["elasticPolicy"]["metrics"]
+    assert metrics[0]["resource"]["target"]["averageValue"] == "1.5" and metrics[3]["object"]["target"]["value"] == "10000"
     assert validate_object(obj) == []
 
 

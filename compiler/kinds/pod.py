@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from compiler.naming import SOURCE_ANNOTATION, Names
-from runtime.contract import CONFIG_ENV, CONFIG_MOUNT_DIR, CONFIG_PATH, DEFAULT_IMAGE, RUNTIME_COMMAND
+from runtime.contract import CONFIG_ENV, CONFIG_MOUNT_DIR, CONFIG_PATH, DEFAULT_IMAGE, RUNTIME_COMMAND, RUNTIME_UID
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
 if TYPE_CHECKING:  # validated records of these models (compiler/validator.py)
@@ -12,6 +12,18 @@ if TYPE_CHECKING:  # validated records of these models (compiler/validator.py)
 KUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 #: Volume holding the runtime config ConfigMap (reserved: a spec cannot name a volume so).
 CONFIG_VOLUME = "specc-config"
+#: The memory-backed emptyDir at /dev/shm that resources.shm asks for.
+SHM_VOLUME, SHM_MOUNT = "specc-shm", "/dev/shm"
+#: Pod security of built-in trainer pods: the Pod Security "restricted" profile, run as the
+#: runtime image's non-root user, with volumes (a PVC at /train) group-writable for it.
+BUILTIN_POD_SECURITY = {
+    "fsGroup": RUNTIME_UID,
+    "fsGroupChangePolicy": "OnRootMismatch",
+    "runAsGroup": RUNTIME_UID,
+    "runAsNonRoot": True,
+    "runAsUser": RUNTIME_UID,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 #: What a kind's `exit_action` does with a replica whose container exited: nothing more (it
 #: ended), restart the container in place, recreate its pod (the old one is deleted), or create
@@ -101,24 +113,54 @@ def env(job: TrainingJob, replica: Replica) -> list[dict]:
     return out
 
 
-def resources(spec_res: Resources | None, replica_res: Resources | None) -> dict | None:
-    """requests/limits from the replica's resources, else the spec's defaults."""
-    res = replica_res or spec_res
-    if res is None:
-        return None
+_RESOURCE_FIELDS = ("cpu", "memory", "cpuLimit", "memoryLimit", "gpus", "extended", "ephemeralStorage",
+                    "ephemeralStorageLimit", "shm")
+
+
+def merged_resources(job: TrainingJob, replica: Replica) -> dict:
+    """A replica's resource fields: each one the replica sets, else the spec's."""
+    spec_res, rep_res = job.spec.resources, replica.resources
+    out = {}
+    for f in _RESOURCE_FIELDS:
+        if rep_res is not None and f in rep_res.model_fields_set:
+            out[f] = getattr(rep_res, f)
+        elif spec_res is not None:
+            out[f] = getattr(spec_res, f)
+    if spec_res is not None and rep_res is not None:
+        out["extended"] = {**spec_res.extended, **rep_res.extended}
+    return out
+
+
+def quantity(value) -> str:
+    """A quantity as Kubernetes writes it: a number becomes its decimal string."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    from decimal import Decimal
+
+    return format(Decimal(repr(value)), "f")
+
+
+def resources(res: dict) -> dict | None:
+    """requests/limits from merged resource fields (see merged_resources)."""
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
-    if res.cpu is not None:
-        requests["cpu"] = res.cpu
-    if res.memory is not None:
-        requests["memory"] = res.memory
-        limits["memory"] = res.memoryLimit or res.memory
-    elif res.memoryLimit is not None:
-        limits["memory"] = res.memoryLimit
-    if res.cpuLimit is not None:
-        limits["cpu"] = res.cpuLimit
-    if res.gpus:
-        limits["nvidia.com/gpu"] = str(res.gpus)
+    if res.get("cpu") is not None:
+        requests["cpu"] = quantity(res["cpu"])
+    if res.get("cpuLimit") is not None:
+        limits["cpu"] = quantity(res["cpuLimit"])
+    for name, request, limit in (("memory", "memory", "memoryLimit"),
+                                 ("ephemeral-storage", "ephemeralStorage", "ephemeralStorageLimit")):
+        if res.get(request) is not None:
+            requests[name] = quantity(res[request])
+            limits[name] = quantity(res.get(limit) if res.get(limit) is not None else res[request])
+        elif res.get(limit) is not None:
+            limits[name] = quantity(res[limit])
+    if res.get("gpus"):
+        limits["nvidia.com/gpu"] = str(res["gpus"])
+    for name, count in (res.get("extended") or {}).items():
+        limits[name] = str(count)
     out: dict = {}
     if limits:
         out["limits"] = dict(sorted(limits.items()))
@@ -132,14 +174,15 @@ def container(job: TrainingJob, replica: Replica, *, name: str, port: tuple[str,
     spec = job.spec
     c: dict = {"name": name}
     if spec.container is not None:
-        c["image"] = spec.container.image
-        if spec.container.command:
-            c["command"] = list(spec.container.command)
+        c["image"] = replica.image or spec.container.image
+        command = spec.container.command if replica.command is None else replica.command
+        if command:
+            c["command"] = list(command)
         args = [*spec.container.args, *replica.args]
         if spec.container.workingDir:
             c["workingDir"] = spec.container.workingDir
     else:
-        c["image"] = spec.image or DEFAULT_IMAGE
+        c["image"] = replica.image or spec.image or DEFAULT_IMAGE
         c["command"] = [RUNTIME_COMMAND]
         args = ["--config", CONFIG_PATH, *replica.args]
     if args:
@@ -149,12 +192,17 @@ def container(job: TrainingJob, replica: Replica, *, name: str, port: tuple[str,
         c["env"] = e
     if port is not None:
         c["ports"] = [{"containerPort": port[1], "name": port[0]}]
-    r = resources(spec.resources, replica.resources)
+    res = merged_resources(job, replica)
+    r = resources(res)
     if r:
         c["resources"] = r
+    if spec.trainer is not None:
+        c["securityContext"] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
     mounts = []
     if spec.trainer is not None:
         mounts.append({"mountPath": CONFIG_MOUNT_DIR, "name": CONFIG_VOLUME, "readOnly": True})
+    if res.get("shm") is not None:
+        mounts.append({"mountPath": SHM_MOUNT, "name": SHM_VOLUME})
     for v in spec.volumes:
         m = {"mountPath": v.mountPath, "name": v.name}
         if v.readOnly:
@@ -165,11 +213,14 @@ def container(job: TrainingJob, replica: Replica, *, name: str, port: tuple[str,
     return c
 
 
-def volumes(job: TrainingJob, names: Names) -> list[dict]:
-    """Pod volumes: the runtime config ConfigMap, then the spec's PVCs and emptyDirs."""
+def volumes(job: TrainingJob, names: Names, replica: Replica) -> list[dict]:
+    """Pod volumes: the runtime config ConfigMap, /dev/shm, then the spec's PVCs and emptyDirs."""
     out = []
     if job.spec.trainer is not None:
         out.append({"name": CONFIG_VOLUME, "configMap": {"name": names.config}})
+    shm = merged_resources(job, replica).get("shm")
+    if shm is not None:
+        out.append({"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": quantity(shm)}})
     for v in job.spec.volumes:
         if v.persistentVolumeClaim is not None:
             src: dict = {"persistentVolumeClaim": {"claimName": v.persistentVolumeClaim}}
@@ -180,7 +231,7 @@ def volumes(job: TrainingJob, names: Names) -> list[dict]:
             if v.emptyDir.medium:
                 ed["medium"] = v.emptyDir.medium
             if v.emptyDir.sizeLimit:
-                ed["sizeLimit"] = v.emptyDir.sizeLimit
+                ed["sizeLimit"] = quantity(v.emptyDir.sizeLimit)
             src = {"emptyDir": ed}
         out.append({"name": v.name, **src})
     return out
@@ -188,7 +239,8 @@ def volumes(job: TrainingJob, names: Names) -> list[dict]:
 
 def pod_template(job: TrainingJob, names: Names, replica: Replica, *, container_name: str,
                  port: tuple[str, int] | None, restart_policy: str | None = None) -> dict:
-    """A PodTemplateSpec for one replica type."""
+    """A PodTemplateSpec for one replica type: what specc generates, then spec.podTemplate and the
+    replica's podTemplate merged over it (compiler/podtemplate.py)."""
     spec = job.spec
     pod: dict = {}
     sched = spec.scheduling
@@ -202,11 +254,19 @@ def pod_template(job: TrainingJob, names: Names, replica: Replica, *, container_
         pod["tolerations"] = [t.model_dump(exclude_none=True) for t in sched.tolerations]
     if restart_policy:
         pod["restartPolicy"] = restart_policy
+    if spec.trainer is not None:
+        pod["securityContext"] = dict(BUILTIN_POD_SECURITY)
     pod["containers"] = [container(job, replica, name=container_name, port=port)]
-    vols = volumes(job, names)
+    vols = volumes(job, names, replica)
     if vols:
         pod["volumes"] = vols
-    return {"metadata": {"labels": labels(job)}, "spec": pod}
+    template = {"metadata": {"labels": labels(job)}, "spec": pod}
+    for fragment in (spec.podTemplate, replica.podTemplate):
+        if fragment is not None:
+            from compiler.podtemplate import merge
+
+            template = merge(template, fragment.model_dump(exclude_none=True))
+    return template
 
 
 def job_labels(job: TrainingJob) -> dict[str, str] | None:

@@ -9,7 +9,7 @@ optional).
 from __future__ import annotations
 
 from compiler.kinds import v1
-from compiler.kinds.pod import SUCCEEDED, job_labels, metadata
+from compiler.kinds.pod import SUCCEEDED, job_labels, metadata, quantity
 # The operator's rules every v1 kind shares, re-exported as this kind's own.
 from compiler.kinds.v1 import EVENTS, exit_action, fail_job_rule, limits, pod_name, status  # noqa: F401
 
@@ -137,7 +137,7 @@ def _check_metric(loc: tuple, metric) -> Iterator[tuple]:
             yield (*tloc, other), f"target type {target.type} sets {field} only; remove {other}"
     for q in ("value", "averageValue"):
         value = getattr(target, q)
-        if value is not None and parse_quantity(value) <= 0:
+        if value is not None and parse_quantity(quantity(value)) <= 0:
             yield (*tloc, q), f"{q} must be positive"
 
 
@@ -146,9 +146,9 @@ def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:
     spec: dict = {}
     ep = job.spec.elasticPolicy
     if ep is not None:
-        spec["elasticPolicy"] = ep.model_dump(exclude_none=True)
+        spec["elasticPolicy"] = _elastic_policy(ep)
     if job.spec.nprocPerNode is not None:
-        spec["nprocPerNode"] = job.spec.nprocPerNode
+        spec["nprocPerNode"] = str(job.spec.nprocPerNode)
     spec[REPLICA_SPECS_KEY] = v1.replica_specs(job, names, types=REPLICA_TYPES, default=DEFAULT_REPLICAS,
                                                policy=DEFAULT_RESTART_POLICY, container=CONTAINER, port=PORT)
     rp = v1.run_policy(job)
@@ -160,6 +160,18 @@ def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:
         "metadata": metadata(job, names.job, extra_labels=job_labels(job), source=source),
         "spec": spec,
     }
+
+
+def _elastic_policy(ep) -> dict:
+    """spec.elasticPolicy, its metric targets' quantities written as strings."""
+    out = ep.model_dump(exclude_none=True)
+    for metric in out.get("metrics", ()):
+        for source in METRIC_SOURCES.values():
+            target = (metric.get(source) or {}).get("target") or {}
+            for field in ("value", "averageValue"):
+                if field in target:
+                    target[field] = quantity(target[field])
+    return out
 
 
 def read_replicas(spec: dict) -> dict[str, tuple[int, str, dict]]:
