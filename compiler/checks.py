@@ -87,8 +87,8 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
     seen_names: dict[str, int] = {}
     seen_paths: dict[str, int] = {}
     for i, vol in enumerate(spec.volumes):
-        if (vol.persistentVolumeClaim is None) == (vol.emptyDir is None):
-            yield ("spec", "volumes", i), "set exactly one of persistentVolumeClaim or emptyDir"
+        if sum(getattr(vol, src) is not None for src in _VOLUME_SOURCES) != 1:
+            yield ("spec", "volumes", i), f"set exactly one of {', '.join(_VOLUME_SOURCES)}"
         if vol.name == CONFIG_VOLUME:
             yield ("spec", "volumes", i, "name"), f"volume name '{CONFIG_VOLUME}' is reserved for the runtime config"
         elif vol.name in seen_names:
@@ -141,6 +141,9 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
     # Storage.
     if spec.trainer is not None and spec.storage is None and _uses_s3(spec.trainer):
         yield ("spec", "trainer"), "the trainer reads or writes s3:// URIs: set spec.storage.endpoint (and credentials)"
+
+
+_VOLUME_SOURCES = ("persistentVolumeClaim", "emptyDir", "configMap", "secret")
 
 
 def _reserved_env(job: TrainingJob) -> set[str]:

@@ -39,30 +39,33 @@ def too_large(objects: list[dict]) -> list[str]:
     return out
 
 
-def objects(job: TrainingJob, names: Names, source: str | None) -> list[dict]:
-    """The objects of a job under the given names, in apply order (ConfigMap first)."""
+def objects(job: TrainingJob, names: Names, source: str | None, config: str | None = None) -> list[dict]:
+    """The objects of a job under the given names, in apply order (ConfigMap first); `config` is
+    the trainer's config.json when already made."""
     out = []
     if job.spec.trainer is not None:
-        out.append(configmap.build(job, names, source=source))
+        out.append(configmap.build(job, names, source=source, text=config))
     out.append(kinds.workload(job).build(job, names, source=source))
     return out
 
 
-def job_name(job: TrainingJob) -> str:
+def job_name(job: TrainingJob, config: str | None = None) -> str:
     """metadata.name, plus the content hash of the job's objects under hashed naming."""
     base = job.metadata.name
     if job.spec.naming == "fixed":
         return base
-    return f"{base}-{content_hash(objects(job, Names.for_job(base), None))}"
+    return f"{base}-{content_hash(objects(job, Names.for_job(base), None, config))}"
 
 
 def compile_job(job: TrainingJob, source: str) -> CompiledJob:
-    """The named objects of a spec read from `source`."""
-    name = job_name(job)
+    """The named objects of a spec read from `source`: built once under the spec's own name for
+    the hash, and once under the final name."""
+    config = configmap.config_text(job) if job.spec.trainer is not None else None
+    name = job_name(job, config)
     return CompiledJob(
         source=source,
         spec_name=job.metadata.name,
         namespace=job.metadata.namespace,
         job_name=name,
-        objects=tuple(objects(job, Names.for_job(name), source)),
+        objects=tuple(objects(job, Names.for_job(name), source, config)),
     )

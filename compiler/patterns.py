@@ -33,6 +33,8 @@ METRIC_NAME = r"^[^/%\x00-\x1f\x7f]{1,253}$"
 KIND_NAME = r"^[A-Z][A-Za-z0-9]{0,62}$"
 #: An apiVersion: `v1`, or `group/version` like `networking.k8s.io/v1`.
 GROUP_VERSION = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?v[0-9]+((alpha|beta)[0-9]+)?$"
+#: A relative path inside a volume: no leading '/', no '..' segment (Kubernetes' subPath rule).
+SUB_PATH = r"^(?:[^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.[^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.\.[^/\x00-\x1f\x7f]+)(?:/(?:[^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.[^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.\.[^/\x00-\x1f\x7f]+))*$"
 #: Printable text, line breaks and tabs allowed (no other control characters).
 TEXT = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
 #: One printable line.
@@ -59,6 +61,7 @@ RULES = {
     METRIC_NAME: "must be a metric name: one line without '/' or '%'",
     KIND_NAME: "must be a Kubernetes kind like Service or Ingress",
     GROUP_VERSION: "must be an apiVersion like v1 or networking.k8s.io/v1",
+    SUB_PATH: "must be a relative path inside the volume, without '..' segments or control characters",
     TEXT: "must not contain control characters other than line breaks and tabs",
     LINE: "must be one line without control characters",
 }

@@ -21,7 +21,7 @@ KIND = "TrainingJob"
 
 from compiler.patterns import (
     CONFIG_KEY, DNS1035, DNS1123_LABEL, DNS1123_SUBDOMAIN, ENV_NAME, FIELD_PATH, GROUP_VERSION, IMAGE, KIND_NAME,
-    LABEL_VALUE, LINE, METRIC_NAME, NPROC, QUALIFIED_NAME, QUANTITY, RULE_NAME, TEXT, TOLERATION_KEY,
+    LABEL_VALUE, LINE, METRIC_NAME, NPROC, QUALIFIED_NAME, QUANTITY, RULE_NAME, SUB_PATH, TEXT, TOLERATION_KEY,
 )
 
 #: Bounds of the Kubernetes API's int32 and int64 fields (tests check them against the CRDs).
@@ -175,12 +175,18 @@ class EmptyDir(Strict):
 
 
 class Volume(Strict):
-    """A PersistentVolumeClaim or emptyDir mounted into every replica."""
+    """A volume mounted into every replica's main container: a PersistentVolumeClaim, an emptyDir,
+    a ConfigMap or a Secret (others, CSI included, through podTemplate)."""
 
     name: Name63 = Field(description="Volume name (DNS-1123 label; names starting with specc- are specc's).", examples=['tfevent-volume'])
     mountPath: AbsPath = Field(description="Where it is mounted in every replica's main container.", examples=['/train'])
     persistentVolumeClaim: Subdomain | None = Field(default=None, description="Claim name.", examples=["tfevent-volume"])
     emptyDir: EmptyDir | None = Field(default=None, description='A scratch folder that lives as long as the pod.', examples=[{'medium': 'Memory', 'sizeLimit': '1Gi'}])
+    configMap: Subdomain | None = Field(default=None, description="A ConfigMap's keys as files.", examples=["train-config"])
+    secret: Subdomain | None = Field(default=None, description="A Secret's keys as files (mounted read-only).",
+                                     examples=["gcp-service-account"])
+    subPath: Annotated[str, Field(min_length=1, max_length=1024, pattern=SUB_PATH)] | None = Field(
+        default=None, description="Mount only this file or folder of the volume.", examples=["config.yaml"])
     readOnly: bool = Field(default=False, description='Mount it read-only.', examples=[True])
 
 

@@ -327,3 +327,23 @@ def test_pod_template_schema_is_the_pinned_crds():
     from conftest import CRDS
 
     assert podtemplate.main(["--check", str(CRDS)]) == 0
+
+
+def test_config_map_and_secret_volumes_with_sub_paths():
+    text = BASE + """\
+  volumes:
+    - {name: cfg, mountPath: /etc/cfg/train.yaml, configMap: train-config, subPath: train.yaml}
+    - {name: sa, mountPath: /var/secrets/gcp, secret: gcp-sa}
+"""
+    cj = compiled(text)
+    pod = templates(cj)["Worker"]
+    assert {"name": "cfg", "configMap": {"name": "train-config"}} in pod["spec"]["volumes"]
+    assert {"name": "sa", "secret": {"secretName": "gcp-sa"}} in pod["spec"]["volumes"]
+    mounts = main_container(pod)["volumeMounts"]
+    assert {"mountPath": "/etc/cfg/train.yaml", "name": "cfg", "subPath": "train.yaml"} in mounts
+    assert {"mountPath": "/var/secrets/gcp", "name": "sa", "readOnly": True} in mounts
+    assert all(validate_object(o) == [] for o in cj.objects)
+    bad = BASE + "  volumes: [{name: v, mountPath: /v, configMap: c, subPath: ../etc}]\n"
+    assert [d.field for d in problems(bad)] == ["spec.volumes[0].subPath"]
+    both = BASE + "  volumes: [{name: v, mountPath: /v, configMap: c, secret: s}]\n"
+    assert any("set exactly one of" in d.message for d in problems(both))

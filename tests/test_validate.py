@@ -110,7 +110,7 @@ CASES = [
     ("s3-without-storage", BASE.replace("data_dir: /data/mnist", "data_dir: s3://data/mnist/"),
      ["7:3: spec.trainer: the trainer reads or writes s3:// URIs: set spec.storage.endpoint"]),
     ("volume-both-sources", BASE + "  volumes:\n    - {name: v, mountPath: /v, emptyDir: {}, persistentVolumeClaim: pvc}\n",
-     ["12:7: spec.volumes[0]: set exactly one of persistentVolumeClaim or emptyDir"]),
+     ["12:7: spec.volumes[0]: set exactly one of persistentVolumeClaim, emptyDir, configMap, secret"]),
     ("volume-hides-config", BASE + "  volumes:\n    - {name: v, mountPath: /etc, emptyDir: {}}\n",
      ["spec.volumes[0].mountPath: mountPath /etc would hide the runtime config"]),
     ("kueue-and-suspend", BASE + "  scheduling: {queue: q}\n  runPolicy: {suspend: true}\n",

@@ -30,11 +30,16 @@ def runtime_config(job: TrainingJob):
     return validate(data, "RuntimeConfig")
 
 
-def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:
-    """ConfigMap `<job>-config` with the key config.json."""
+def config_text(job: TrainingJob) -> str:
+    """The config.json a built-in trainer reads (it does not depend on the job's object names)."""
+    return dump_runtime_config(runtime_config(job))
+
+
+def build(job: TrainingJob, names: Names, *, source: str | None = None, text: str | None = None) -> dict:
+    """ConfigMap `<job>-config` with the key config.json (`text`, when already made)."""
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
         "metadata": metadata(job, names.config, source=source),
-        "data": {CONFIG_FILE_NAME: dump_runtime_config(runtime_config(job))},
+        "data": {CONFIG_FILE_NAME: config_text(job) if text is None else text},
     }

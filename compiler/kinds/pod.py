@@ -205,8 +205,10 @@ def container(job: TrainingJob, replica: Replica, *, name: str, port: tuple[str,
         mounts.append({"mountPath": SHM_MOUNT, "name": SHM_VOLUME})
     for v in spec.volumes:
         m = {"mountPath": v.mountPath, "name": v.name}
-        if v.readOnly:
+        if v.readOnly or v.secret is not None:
             m["readOnly"] = True
+        if v.subPath is not None:
+            m["subPath"] = v.subPath
         mounts.append(m)
     if mounts:
         c["volumeMounts"] = mounts
@@ -226,6 +228,10 @@ def volumes(job: TrainingJob, names: Names, replica: Replica) -> list[dict]:
             src: dict = {"persistentVolumeClaim": {"claimName": v.persistentVolumeClaim}}
             if v.readOnly:
                 src["persistentVolumeClaim"]["readOnly"] = True
+        elif v.configMap is not None:
+            src = {"configMap": {"name": v.configMap}}
+        elif v.secret is not None:
+            src = {"secret": {"secretName": v.secret}}
         else:
             ed: dict = {}
             if v.emptyDir.medium:
