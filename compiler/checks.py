@@ -34,8 +34,10 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
     if spec.trainer is not None:
         allowed = TRAINER_FRAMEWORKS[spec.trainer.name]
         if fw not in allowed:
+            custom_only = all(fw not in frameworks for frameworks in TRAINER_FRAMEWORKS.values())
             yield ("spec", "trainer", "name"), (
-                f"trainer '{spec.trainer.name}' runs under framework {' or '.join(allowed)}, not {fw}"
+                (f"framework {fw} runs a custom image only: set spec.container instead of a trainer; " if custom_only else "")
+                + f"trainer '{spec.trainer.name}' runs under framework {' or '.join(allowed)}, not {fw}"
             )
         if spec.trainer.name == "recommender" and spec.trainer.export_directory is None and spec.trainer.directory_uri is None:
             yield ("spec", "trainer", "directory_uri"), "set export_directory or directory_uri (where the export folder name is read)"

@@ -73,6 +73,14 @@ RULES: dict[str, Rule] = {r.name: r for r in (
          "9 characters. A name near the budget stops fitting when the replica count gains a digit "
          "or a longer replica type is added, and validation then fails. Fix: a shorter "
          "metadata.name."),
+    Rule("kueue-v1", "warning", "scheduling.queue on a training-operator v1 kind, which Kueue no longer manages by default",
+         "Kueue v0.19 and later turn their integrations for the Kubeflow training-operator v1 kinds "
+         "(TFJob, PyTorchJob, XGBoostJob, JAXJob, PaddleJob) off by default: unless the cluster's Kueue "
+         "configuration lists the kind under integrations.frameworks, the queue-name label is ignored and "
+         "the job starts at once, outside any quota. Kubeflow Trainer v2's TrainJob is the kind Kueue "
+         "manages going forward; specc will render it with spec.target: trainjob. Fix: check that your "
+         "Kueue enables this kind's integration, or ignore this rule where it does. batch/v1 Jobs "
+         "(sklearn, python) are not affected."),
     Rule("unknown-rule", "warning", "spec.lint.ignore or allow names a rule that does not exist",
          "A misspelt rule in spec.lint.ignore silences nothing. Fix: use a name from "
          "`specc lint --list-rules`."),
@@ -201,12 +209,23 @@ def _name_length(doc, job) -> Iterator[tuple[tuple, str]]:
             f"(another index digit) or a longer replica type would not fit")
 
 
+def _kueue_v1(doc, job) -> Iterator[tuple[tuple, str]]:
+    from compiler.kinds import v1, workload
+
+    kind = workload(job)
+    if job.spec.scheduling.queue is not None and kind.API_VERSION == v1.API_VERSION:
+        yield ("spec", "scheduling", "queue"), (
+            f"Kueue v0.19+ does not manage {kind.KIND} unless its integration is enabled: the job may start "
+            "outside the queue; Trainer v2's TrainJob (spec.target: trainjob) is the kind Kueue manages")
+
+
 _CHECKS = {
     "image-tag": _image_tag,
     "gpu-limits": _gpu_limits,
     "resource-requests": _resource_requests,
     "ttl-after-finished": _ttl,
     "name-length": _name_length,
+    "kueue-v1": _kueue_v1,
 }
 
 

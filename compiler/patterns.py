@@ -27,6 +27,12 @@ CONFIG_KEY = r"^[-._a-zA-Z0-9]+$"
 FIELD_PATH = r"^[A-Za-z0-9_.\[\]'/-]+$"
 RULE_NAME = r"^[a-z][a-z0-9-]*$"
 NPROC = r"^(auto|cpu|gpu|[1-9][0-9]{0,3})$"
+#: A custom or external metric's name (a path segment: no '/' or '%').
+METRIC_NAME = r"^[^/%\x00-\x1f\x7f]{1,253}$"
+#: A Kubernetes kind (CamelCase).
+KIND_NAME = r"^[A-Z][A-Za-z0-9]{0,62}$"
+#: An apiVersion: `v1`, or `group/version` like `networking.k8s.io/v1`.
+GROUP_VERSION = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?v[0-9]+((alpha|beta)[0-9]+)?$"
 #: A relative path inside a volume: no leading '/', no '..' segment (Kubernetes' subPath rule).
 SUB_PATH = r"^(?:[^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.[^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.\.[^/\x00-\x1f\x7f]+)(?:/(?:[^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.[^/.\x00-\x1f\x7f][^/\x00-\x1f\x7f]*|\.\.[^/\x00-\x1f\x7f]+))*$"
 #: Printable text, line breaks and tabs allowed (no other control characters).
@@ -52,6 +58,9 @@ RULES = {
     FIELD_PATH: "must be a field path like metadata.name or metadata.labels['app']",
     RULE_NAME: "must be a rule name like image-tag (see specc lint --list-rules)",
     NPROC: "must be auto, cpu, gpu or a number of processes from 1 to 9999",
+    METRIC_NAME: "must be a metric name: one line without '/' or '%'",
+    KIND_NAME: "must be a Kubernetes kind like Service or Ingress",
+    GROUP_VERSION: "must be an apiVersion like v1 or networking.k8s.io/v1",
     SUB_PATH: "must be a relative path inside the volume, without '..' segments or control characters",
     TEXT: "must not contain control characters other than line breaks and tabs",
     LINE: "must be one line without control characters",

@@ -19,17 +19,25 @@ REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "spec-reference.md"
 # compiler/credentials.py), enforced by `specc validate` / `render`.
 RULES_ACROSS_FIELDS = (
     "exactly one of `spec.trainer` (a built-in trainer) and `spec.container` (a custom image); `spec.image` only with a trainer",
-    "a built-in trainer runs under its frameworks only (recommender: tensorflow; income: sklearn; mnist: tensorflow or pytorch)",
+    "a built-in trainer runs under its frameworks only (recommender: tensorflow; income: sklearn; mnist: tensorflow or pytorch); "
+    "xgboost, jax and paddle take a custom image only",
     "replica types per framework: tensorflow Chief, Master, PS, Worker, Evaluator (at most one of Chief and Master); "
-    "pytorch Master and Worker (both, Master exactly 1); sklearn and python one Worker with count 1 and no restartPolicy Always",
+    "pytorch Master and Worker (both, Master exactly 1; with `elasticPolicy` Workers, a Master optional); xgboost Master "
+    "(exactly 1) and Worker; jax Worker; paddle Worker and optional Master; sklearn and python one Worker with count 1 and "
+    "no restartPolicy Always",
     "Chief and Master have exactly one replica",
     "`elasticPolicy` and `nprocPerNode` with pytorch only, `successPolicy` with tensorflow only; "
     "`runPolicy.cleanPodPolicy` and `schedulingPolicy` not on a batch/v1 Job; `elasticPolicy.minReplicas` <= `maxReplicas`",
+    "`elasticPolicy.metrics` as the API server validates a HorizontalPodAutoscaler: each sets the one source its `type` "
+    "names; the target type is one its source takes (Resource, ContainerResource: Utilization or AverageValue; Pods: "
+    "AverageValue; Object, External: Value or AverageValue) and sets that type's field only, positive; metric names not "
+    "`.` or `..`; selector operators In and NotIn with values, Exists and DoesNotExist without",
     "`runPolicy.suspend` not with `scheduling.queue` (Kueue owns it)",
     "`metadata.name` short enough that every pod name `<job>-<type>-<index>` (and the hash suffix) fits 63 characters",
     "volumes: exactly one source each; unique names and mount paths; names starting with `specc-` and mounts over "
     "/etc/specc are specc's",
-    "env: no variable specc or the operator sets (SPECC_CONFIG, TF_CONFIG, MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, PET_*; "
+    "env: no variable specc or the operator sets (SPECC_CONFIG, TF_CONFIG, MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, PET_*, "
+    "WORKER_ADDRS, WORKER_PORT, COORDINATOR_*, NUM_PROCESSES, PROCESS_ID, PADDLE_*, POD_IP_DUMMY; "
     "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY with `storage.credentials`); a reference names exactly one source",
     "limits at least their requests (`cpuLimit` >= `cpu`, `memoryLimit` >= `memory`, `ephemeralStorageLimit` >= "
     "`ephemeralStorage`)",

@@ -20,8 +20,8 @@ API_VERSION = "specc.dev/v1alpha1"
 KIND = "TrainingJob"
 
 from compiler.patterns import (
-    CONFIG_KEY, DNS1035, DNS1123_LABEL, DNS1123_SUBDOMAIN, ENV_NAME, FIELD_PATH, IMAGE, LABEL_VALUE, LINE, NPROC,
-    QUALIFIED_NAME, QUANTITY, RULE_NAME, SUB_PATH, TEXT, TOLERATION_KEY,
+    CONFIG_KEY, DNS1035, DNS1123_LABEL, DNS1123_SUBDOMAIN, ENV_NAME, FIELD_PATH, GROUP_VERSION, IMAGE, KIND_NAME,
+    LABEL_VALUE, LINE, METRIC_NAME, NPROC, QUALIFIED_NAME, QUANTITY, RULE_NAME, SUB_PATH, TEXT, TOLERATION_KEY,
 )
 
 #: Bounds of the Kubernetes API's int32 and int64 fields (tests check them against the CRDs).
@@ -242,6 +242,115 @@ class RdzvConf(Strict):
     value: Text = Field(description='Its value.', examples=['900'])
 
 
+class MetricTarget(Strict):
+    """The value a metric is held at (autoscaling/v2 MetricTarget): `type` names the field it sets."""
+
+    type: Literal["Utilization", "Value", "AverageValue"] = Field(
+        description="Utilization (averageUtilization), Value (value) or AverageValue (averageValue).", examples=["Utilization"])
+    value: Quantity | None = Field(default=None, description="The metric's total value (Object, External).", examples=["10k"])
+    averageValue: Quantity | None = Field(default=None, description="The value per pod.", examples=["500m"])
+    averageUtilization: int | None = Field(default=None, ge=1, le=INT32,
+                                           description="Percent of the pods' requests (Resource, ContainerResource).",
+                                           examples=[80])
+
+
+class LabelRequirement(Strict):
+    """A label selector requirement: key, operator and values."""
+
+    key: LabelKey = Field(description="The label.", examples=["app"])
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
+        description="In and NotIn take values; Exists and DoesNotExist none.", examples=["In"])
+    values: list[LabelValue] | None = Field(default=None, max_length=64, description="The label's values.",
+                                            examples=[["train"]])
+
+
+class MetricSelector(Strict):
+    """A label selector narrowing a custom or external metric."""
+
+    matchLabels: dict[LabelKey, LabelValue] | None = Field(default=None, max_length=64,
+                                                           description="Labels the metric's series must have.",
+                                                           examples=[{"queue": "worker-tasks"}])
+    matchExpressions: list[LabelRequirement] | None = Field(default=None, max_length=64, description="Requirements on labels.",
+                                                            examples=[[{"key": "app", "operator": "In", "values": ["train"]}]])
+
+
+class MetricIdentifier(Strict):
+    """A custom or external metric by name."""
+
+    name: Annotated[str, Field(pattern=METRIC_NAME)] = Field(description="The metric's name.", examples=["samples_per_second"])
+    selector: MetricSelector | None = Field(default=None, description="Narrows the metric's series by label.",
+                                            examples=[{"matchLabels": {"app": "train"}}])
+
+
+class ObjectReference(Strict):
+    """The object an Object metric describes (autoscaling/v2 CrossVersionObjectReference)."""
+
+    apiVersion: Annotated[str, Field(max_length=253, pattern=GROUP_VERSION)] | None = Field(
+        default=None, description="Its apiVersion.", examples=["networking.k8s.io/v1"])
+    kind: Annotated[str, Field(pattern=KIND_NAME)] = Field(description="Its kind.", examples=["Ingress"])
+    name: Subdomain = Field(description="Its name.", examples=["main-route"])
+
+
+class ResourceMetric(Strict):
+    """A resource of the pods (cpu, memory) against their requests."""
+
+    name: Annotated[str, Field(max_length=317, pattern=QUALIFIED_NAME)] = Field(description="The resource.", examples=["cpu"])
+    target: MetricTarget = Field(description="Utilization or AverageValue.",
+                                 examples=[{"type": "Utilization", "averageUtilization": 80}])
+
+
+class ContainerResourceMetric(ResourceMetric):
+    """A resource of one container of the pods."""
+
+    container: Name63 = Field(description="The container.", examples=["pytorch"])
+
+
+class PodsMetric(Strict):
+    """A metric of each pod, averaged."""
+
+    metric: MetricIdentifier = Field(description="The metric.", examples=[{"name": "samples_per_second"}])
+    target: MetricTarget = Field(description="AverageValue.", examples=[{"type": "AverageValue", "averageValue": "500"}])
+
+
+class ObjectMetric(Strict):
+    """A metric of another object in the namespace."""
+
+    describedObject: ObjectReference = Field(description="The object.",
+                                             examples=[{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "main-route"}])
+    metric: MetricIdentifier = Field(description="The metric.", examples=[{"name": "requests-per-second"}])
+    target: MetricTarget = Field(description="Value or AverageValue.", examples=[{"type": "Value", "value": "10k"}])
+
+
+class ExternalMetric(Strict):
+    """A metric from outside the cluster."""
+
+    metric: MetricIdentifier = Field(description="The metric.", examples=[{"name": "queue_messages_ready"}])
+    target: MetricTarget = Field(description="Value or AverageValue.", examples=[{"type": "AverageValue", "averageValue": "30"}])
+
+
+class MetricSpec(Strict):
+    """One metric the operator's HorizontalPodAutoscaler scales the workers on (autoscaling/v2
+    MetricSpec): `type` names the one source field it sets."""
+
+    type: Literal["Resource", "ContainerResource", "Pods", "Object", "External"] = Field(
+        description="Which source field the metric sets.", examples=["Resource"])
+    resource: ResourceMetric | None = Field(default=None, description="With type Resource.",
+                                            examples=[{"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}])
+    containerResource: ContainerResourceMetric | None = Field(
+        default=None, description="With type ContainerResource.",
+        examples=[{"name": "memory", "container": "pytorch", "target": {"type": "Utilization", "averageUtilization": 70}}])
+    pods: PodsMetric | None = Field(default=None, description="With type Pods.",
+                                    examples=[{"metric": {"name": "samples_per_second"},
+                                               "target": {"type": "AverageValue", "averageValue": "500"}}])
+    object: ObjectMetric | None = Field(default=None, description="With type Object.",
+                                        examples=[{"describedObject": {"kind": "Ingress", "name": "main-route"},
+                                                   "metric": {"name": "requests-per-second"},
+                                                   "target": {"type": "Value", "value": "10k"}}])
+    external: ExternalMetric | None = Field(default=None, description="With type External.",
+                                            examples=[{"metric": {"name": "queue_messages_ready"},
+                                                       "target": {"type": "AverageValue", "averageValue": "30"}}])
+
+
 class ElasticPolicy(Strict):
     """PyTorchJob elastic training (torchrun rendezvous)."""
 
@@ -251,9 +360,16 @@ class ElasticPolicy(Strict):
     rdzvPort: int | None = Field(default=None, ge=1, le=65535, description="The rendezvous port.", examples=[29400])
     rdzvHost: Text | None = Field(default=None, description='The rendezvous host (default: the first worker).', examples=['etcd-service'])
     rdzvId: Text | None = Field(default=None, description='The rendezvous id.', examples=['llm-1'])
-    rdzvConf: list[RdzvConf] | None = Field(default=None, description='Extra rendezvous options.', examples=[[{'key': 'timeout', 'value': '900'}]])
+    # The operator slices off the last comma of the joined list: an empty one panics its reconcile (elastic.go).
+    rdzvConf: list[RdzvConf] | None = Field(default=None, min_length=1, description='Extra rendezvous options.',
+                                            examples=[[{'key': 'timeout', 'value': '900'}]])
     standalone: bool | None = Field(default=None, description='torchrun --standalone (a single-node rendezvous).', examples=[True])
     maxRestarts: int | None = Field(default=None, ge=0, le=INT32, description="torchrun --max-restarts.", examples=[3])
+    metrics: list[MetricSpec] | None = Field(
+        default=None, min_length=1, max_length=32,
+        description="Metrics of a HorizontalPodAutoscaler the operator creates to scale the workers "
+                    "between minReplicas and maxReplicas.",
+        examples=[[{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]])
 
 
 class Toleration(Strict):
@@ -309,11 +425,12 @@ class Lint(Strict):
 class Spec(Strict):
     """What to run, on how many replicas, with which policies."""
 
-    framework: Framework = Field(description="tensorflow -> TFJob, pytorch -> PyTorchJob, sklearn/python -> batch/v1 Job.")
+    framework: Framework = Field(description="tensorflow -> TFJob, pytorch -> PyTorchJob, xgboost -> XGBoostJob, "
+                                            "jax -> JAXJob, paddle -> PaddleJob, sklearn/python -> batch/v1 Job.")
     image: str | None = Field(default=None, max_length=512, pattern=IMAGE, description="Runtime image for built-in trainers.", examples=["ghcr.io/specc-dev/specc-runtime:0.1.0"])
     trainer: TrainerConfig | None = Field(default=None, description="A built-in trainer of the runtime.", examples=[{"name": "mnist", "learning_rate": 0.01, "batch_size": 150}])
     container: Container | None = Field(default=None, description="A custom image + command instead of a trainer.", examples=[{"image": "kubeflow/pytorch-dist-mnist:1.0", "command": ["python", "/opt/mnist/src/mnist.py"]}])
-    replicas: dict[Literal[REPLICA_TYPES], ReplicaField] | None = Field(default=None, description="Replica types -> settings; default one Worker (PyTorch: Master + Worker).", examples=[{"Master": 1, "Worker": {"count": 2, "resources": {"gpus": 1}}}])
+    replicas: dict[Literal[REPLICA_TYPES], ReplicaField] | None = Field(default=None, description="Replica types -> settings; default one Worker (PyTorch and XGBoost: Master + Worker).", examples=[{"Master": 1, "Worker": {"count": 2, "resources": {"gpus": 1}}}])
     resources: Resources | None = Field(default=None, description="Default resources for every replica.", examples=[{"cpu": "2", "memory": "4Gi"}])
     env: EnvMap = Field(default_factory=dict, max_length=256, description="Env for every replica.", examples=[{"OMP_NUM_THREADS": "4", "HF_TOKEN": {"secretKeyRef": {"name": "hf-token", "key": "token"}}}])
     runPolicy: RunPolicy = Field(default_factory=RunPolicy, description="Cleanup, restarts, deadline and gang scheduling.",

@@ -6,7 +6,7 @@ recreate its pod, a line for the log, fail or succeed the job, stop every replic
 it keeps what `kubectl describe` shows: conditions, replica statuses, events. It starts no
 process and reads no clock: every event brings the time.
 
-The rules (training-operator v1.9 for TFJob and PyTorchJob, the Job controller for batch/v1 Job):
+The rules (training-operator v1.9 for its kinds, the Job controller for batch/v1 Job):
 
 - restartPolicy, per replica: the kind's `exit_action` says whether an exit ends the replica,
   restarts it in place (emptyDir kept), recreates its pod or adds another (emptyDir empty again).
@@ -96,6 +96,7 @@ class Lifecycle:
         self.namespace = str(meta.get("namespace") or "default")
         self.spec = obj.get("spec") or {}
         self.backoff_limit, self.deadline = kind.limits(self.spec)
+        self.table = kind.job_conditions({m.rtype for m in members})  # what happened -> (type, reason, message)
         self.restart_delay = restart_delay
         self._replicas = {m.name: _Replica(m) for m in members}
         self.conditions: list[dict] = []
@@ -168,7 +169,7 @@ class Lifecycle:
         """The run was interrupted on this machine: the job fails."""
         if self.finished:
             return []
-        failed = self.kind.CONDITIONS.get("ReplicaFailed", ("Failed", "Interrupted", ""))
+        failed = self.table.get("ReplicaFailed", ("Failed", "Interrupted", ""))
         return self._finish("Interrupted", (*failed[:2], f"{self.kind.KIND} {self.name} was interrupted on this machine"))
 
     def wake_at(self) -> float | None:
@@ -239,7 +240,7 @@ class Lifecycle:
             return []
         ok = all(r.state == SUCCEEDED for r in self._replicas.values())
         verdict = "Succeeded" if ok else "ReplicaFailed"
-        ctype, reason, _ = self.kind.CONDITIONS.get(verdict, ("Failed", verdict, ""))
+        ctype, reason, _ = self.table.get(verdict, ("Failed", verdict, ""))
         return self._finish(verdict, (ctype, reason, f"{self.kind.KIND} {self.name}: no replica left running and no "
                                                      f"success rule applies; {'all exited 0.' if ok else 'some failed.'}"))
 
@@ -247,7 +248,7 @@ class Lifecycle:
         """End the job with `verdict`: the kind's condition for it (`fields` fill in its message)
         or else `condition`, and an event."""
         if condition is None:
-            ctype, reason, template = self.kind.CONDITIONS[verdict]
+            ctype, reason, template = self.table[verdict]
             condition = ctype, reason, self._format(template, **fields)
         ctype, reason, message = condition
         succeeded = verdict == "Succeeded"
@@ -262,9 +263,9 @@ class Lifecycle:
 
     def _condition(self, what: str, **fields) -> tuple[str, str] | None:
         """Set the kind's condition for `what`, if it has one; its (reason, message)."""
-        if what not in self.kind.CONDITIONS:
+        if what not in self.table:
             return None
-        ctype, reason, template = self.kind.CONDITIONS[what]
+        ctype, reason, template = self.table[what]
         message = self._format(template, **fields)
         self._set_condition(ctype, reason, message)
         return reason, message

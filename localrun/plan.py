@@ -163,6 +163,8 @@ def make(workload: Workload, *, ports: Mapping[str, int], work_dir: Path, volume
     `env` is the caller's environment, `hostname` this machine's (for spec.nodeName)."""
     kind, spec = workload.kind, workload.spec
     layout = _Layout(work_dir, volumes_dir, workload.configmaps)
+    for warning in kind.local_warnings(spec):
+        layout.warn(warning)
     addresses: dict[str, list[tuple[str, int]]] = {t: [] for t in workload.templates}
     for m in workload.members:
         addresses[m.rtype].append((LOOPBACK, ports[m.name]))
@@ -175,7 +177,7 @@ def make(workload: Workload, *, ports: Mapping[str, int], work_dir: Path, volume
         fields = {"metadata.name": m.pod, "metadata.namespace": workload.namespace, "status.podIP": LOOPBACK,
                   "status.hostIP": LOOPBACK, "spec.nodeName": hostname}
         replica_env = _container_env(container, env, workload.configmaps, fields, layout.warn)
-        replica_env.update(kind.replica_env(spec, m.rtype, m.index, m.container, addresses))
+        replica_env.update(kind.replica_env(spec, m.rtype, m.index, m.container, addresses, job=workload.name))
         if path_map:
             replica_env[PATH_MAP_ENV] = json.dumps(path_map, sort_keys=True)
             if CONFIG_ENV in replica_env:

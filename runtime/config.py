@@ -130,7 +130,8 @@ TrainerConfig = Annotated[
     Union[RecommenderConfig, IncomeConfig, MnistConfig], Field(discriminator="name")
 ]
 
-Framework = Literal["tensorflow", "pytorch", "sklearn", "python"]
+#: The frameworks a spec names; xgboost, jax and paddle run custom containers only.
+Framework = Literal["tensorflow", "pytorch", "xgboost", "jax", "paddle", "sklearn", "python"]
 
 
 class JobInfo(Strict):

@@ -26,6 +26,9 @@ FIELDS = {
     "spec.elasticPolicy.maxReplicas": ("kubeflow.org_pytorchjobs.yaml", "elasticPolicy.maxReplicas"),
     "spec.elasticPolicy.maxRestarts": ("kubeflow.org_pytorchjobs.yaml", "elasticPolicy.maxRestarts"),
     "spec.elasticPolicy.rdzvPort": ("kubeflow.org_pytorchjobs.yaml", "elasticPolicy.rdzvPort"),
+    **{f"spec.elasticPolicy.metrics[].{source}.target.averageUtilization":
+       ("kubeflow.org_pytorchjobs.yaml", f"elasticPolicy.metrics[].{source}.target.averageUtilization")
+       for source in ("resource", "containerResource", "pods", "object", "external")},
     "spec.scheduling.tolerations[].tolerationSeconds": ("kubeflow.org_tfjobs.yaml", "tfReplicaSpecs.*.template.spec.tolerations[].tolerationSeconds"),
 }
 NOT_RENDERED = {
@@ -85,7 +88,7 @@ _QUANTITIES = ("cpu", "cpuLimit", "memory", "memoryLimit", "ephemeralStorage", "
 
 def _rendered_as_string(path: str) -> bool:
     return path.rsplit(".", 1)[-1] in _QUANTITIES or path == "spec.nprocPerNode" or ".extended." in path \
-        or ".minResources." in path
+        or ".minResources." in path or path.endswith((".target.value", ".target.averageValue"))
 
 
 def test_every_integer_field_is_mapped():

@@ -199,22 +199,60 @@ def test_health_lua(obj, status, message):
     assert lua_health(obj) == (status, message)
 
 
+#: Statuses of the other v1 kinds in their controllers' words (kubeflow/trainer v1.9.4
+#: pkg/controller.v1/<kind>/*_controller.go UpdateJobStatus).
+V1_STATUSES = [
+    ("XGBoostJob", [cond("Created", "True", "XGBoostJob xgboost-iris is created.", "XGBoostJobCreated"),
+                    cond("Running", "False", "XGBoostJob xgboost-iris is running.", "XGBoostJobRunning"),
+                    cond("Succeeded", "True", "XGBoostJob xgboost-iris is successfully completed.", "XGBoostJobSucceeded")],
+     {"Master": {"succeeded": 1}, "Worker": {"succeeded": 2}},
+     "Healthy", "XGBoostJob xgboost-iris is successfully completed. (Master: succeeded 1; Worker: succeeded 2)"),
+    ("JAXJob", [cond("Created", "True", "JAXJob jax-simple is created.", "JAXJobCreated"),
+                cond("Running", "False", "JAXJob kubeflow/jax-simple is running.", "JAXJobRunning"),
+                cond("Failed", "True", "JAXJob jax-simple is failed because 1 Worker replica(s) failed.", "JAXJobFailed")],
+     {"Worker": {"active": 1, "failed": 1}},
+     "Degraded", "JAXJob jax-simple is failed because 1 Worker replica(s) failed. (Worker: active 1, failed 1)"),
+    ("PaddleJob", [cond("Created", "True", "PaddleJob paddle-simple is created.", "PaddleJobCreated"),
+                   cond("Restarting", "True", "PaddleJob paddle-simple is restarting because 1 Worker replica(s) failed.",
+                        "PaddleJobRestarting")],
+     {"Worker": {"active": 1, "failed": 1}},
+     "Progressing", "PaddleJob paddle-simple is restarting because 1 Worker replica(s) failed. (Worker: active 1, failed 1)"),
+    ("PyTorchJob", [cond("Created", "True", "PyTorchJob elastic-imagenet is created.", "PyTorchJobCreated"),
+                    cond("Running", "False", "PyTorchJob kubeflow/elastic-imagenet is running.", "PyTorchJobRunning"),
+                    cond("Succeeded", "True", "PyTorchJob kubeflow/elastic-imagenet successfully completed.",
+                         "PyTorchJobSucceeded")],
+     {"Worker": {"succeeded": 1, "active": 1}},
+     "Healthy", "PyTorchJob kubeflow/elastic-imagenet successfully completed. (Worker: active 1, succeeded 1)"),
+]
+
+
+@pytest.mark.parametrize("kind, conditions, replicas, status, message", V1_STATUSES, ids=[s[0] for s in V1_STATUSES])
+def test_health_of_each_v1_kind(capsys, kind, conditions, replicas, status, message):
+    """Each kind's check, as `specc argocd health` puts it under the kind's argocd-cm key, reads
+    that kind's status."""
+    assert main(["argocd", "health"]) == 0
+    script = yaml.safe_load(capsys.readouterr().out)["data"][f"resource.customizations.health.kubeflow.org_{kind}"]
+    obj = {"apiVersion": "kubeflow.org/v1", "kind": kind, "status": {"conditions": conditions, "replicaStatuses": replicas}}
+    assert lua_health(obj, script) == (status, message)
+
+
 def test_health_command_prints_argocd_cm_patch(capsys):
     assert main(["argocd", "health"]) == 0
     cm = yaml.safe_load(capsys.readouterr().out)
     assert cm["apiVersion"] == "v1" and cm["kind"] == "ConfigMap"
     assert cm["metadata"]["name"] == "argocd-cm" and cm["metadata"]["namespace"] == "argocd"
     assert set(cm["data"]) == {config_key(k) for k in WORKLOADS if k.HEALTH_LUA} == {
-        "resource.customizations.health.kubeflow.org_TFJob",
-        "resource.customizations.health.kubeflow.org_PyTorchJob",
+        f"resource.customizations.health.kubeflow.org_{kind}"
+        for kind in ("TFJob", "PyTorchJob", "XGBoostJob", "JAXJob", "PaddleJob")
     }
     for script in cm["data"].values():  # the YAML round trip keeps a working script
         assert script == HEALTH_LUA
         assert lua_health(BOOK_SUCCEEDED, script)[0] == "Healthy"
     assert main(["argocd", "health", "--lua", "--namespace", "x"]) == 0
     assert capsys.readouterr().out == HEALTH_LUA
-    assert main(["argocd", "health", "--lua", "--kind", "PyTorchJob"]) == 0
-    assert capsys.readouterr().out == HEALTH_LUA
+    for kind in ("PyTorchJob", "XGBoostJob", "JAXJob", "PaddleJob"):
+        assert main(["argocd", "health", "--lua", "--kind", kind]) == 0
+        assert capsys.readouterr().out == HEALTH_LUA
     assert main(["argocd", "health", "--lua", "--kind", "Job"]) == 2
 
 

@@ -88,6 +88,32 @@ CASES = [
      ["worker-0=1"], ["restart worker-0"]),
     ("PyTorchJob: a failed worker fails the job", "PyTorchJob", {"Master": (1, None), "Worker": (1, "Never")}, {},
      ["worker-0=1"], ["fail ReplicaFailed"]),
+    # PyTorchJob, elastic (pytorchjob_controller.go: without a Master any succeeded worker ends it)
+    ("PyTorchJob elastic, Workers only: any worker's success ends it", "PyTorchJob", {"Worker": (3, None)},
+     {"elasticPolicy": {"minReplicas": 1}}, ["worker-2=0"], ["succeed Succeeded"]),
+    ("PyTorchJob elastic with a Master: the Master decides", "PyTorchJob", {"Master": (1, None), "Worker": (2, None)},
+     {"elasticPolicy": {"minReplicas": 1}}, ["worker-0=0", "t=1", "master-0=0"], ["succeed Succeeded"]),
+    ("PyTorchJob without a Master, not elastic: every worker", "PyTorchJob", {"Worker": (2, None)}, {},
+     ["worker-0=0", "t=1", "worker-1=0"], ["succeed Succeeded"]),
+    # XGBoostJob (xgboostjob_controller.go)
+    ("XGBoostJob: the Master decides while workers run", "XGBoostJob", {"Master": (1, None), "Worker": (2, None)}, {},
+     ["master-0=0"], ["succeed Succeeded"]),
+    ("XGBoostJob: Never by default, a failed worker fails the job", "XGBoostJob",
+     {"Master": (1, None), "Worker": (2, None)}, {}, ["worker-1=1"], ["fail ReplicaFailed"]),
+    ("XGBoostJob: ExitCode recreates the Master on 137", "XGBoostJob", {"Master": (1, "ExitCode"), "Worker": (1, None)},
+     {}, ["master-0=137", "master-0=0"], ["recreate master-0", "succeed Succeeded"]),
+    # JAXJob (jaxjob_controller.go)
+    ("JAXJob: every worker must succeed", "JAXJob", {"Worker": (2, None)}, {},
+     ["worker-0=0", "t=1", "worker-1=0"], ["succeed Succeeded"]),
+    ("JAXJob: Never by default, a failed worker fails the job", "JAXJob", {"Worker": (2, None)}, {},
+     ["worker-0=0", "worker-1=1"], ["fail ReplicaFailed"]),
+    # PaddleJob (paddlepaddle_controller.go)
+    ("PaddleJob: OnFailure by default, restarts in place", "PaddleJob", {"Worker": (2, None)}, {},
+     ["worker-1=1", "worker-1=0", "worker-0=0"], ["restart worker-1", "succeed Succeeded"]),
+    ("PaddleJob with a Master: the Master decides", "PaddleJob", {"Master": (1, None), "Worker": (2, None)}, {},
+     ["master-0=0"], ["succeed Succeeded"]),
+    ("PaddleJob: a failed worker under Never fails the job", "PaddleJob", {"Worker": (2, "Never")}, {},
+     ["worker-0=1"], ["fail ReplicaFailed"]),
     # batch/v1 Job
     ("Job, restartPolicy Never: another pod", "Job", {"Job": (1, "Never")}, {},
      ["job-0=1", "job-0=0"], ["recreate job-0", "succeed Succeeded"]),
@@ -182,6 +208,22 @@ FINAL = [
     ("TFJob", W1, {"runPolicy": {"activeDeadlineSeconds": 1}}, ["t=1"],
      ("Failed", "TFJobFailed", "Job mnist has failed because it was active longer than specified deadline")),
     ("TFJob", W1, {}, ["interrupt"], ("Failed", "TFJobFailed", "TFJob mnist was interrupted on this machine")),
+    ("PyTorchJob", {"Worker": (2, None)}, {"elasticPolicy": {}}, ["worker-0=0"],
+     ("Succeeded", "PyTorchJobSucceeded", "PyTorchJob ml/mnist successfully completed.")),
+    ("XGBoostJob", {"Master": (1, None), "Worker": (1, None)}, {}, ["master-0=0"],
+     ("Succeeded", "XGBoostJobSucceeded", "XGBoostJob mnist is successfully completed.")),
+    ("XGBoostJob", {"Master": (1, None), "Worker": (2, None)}, {}, ["worker-0=1"],
+     ("Failed", "XGBoostJobFailed", "XGBoostJob mnist is failed because 1 Worker replica(s) failed.")),
+    ("JAXJob", {"Worker": (1, None)}, {}, ["worker-0=0"],
+     ("Succeeded", "JAXJobSucceeded", "JAXJob ml/mnist successfully completed.")),
+    ("JAXJob", {"Worker": (2, None)}, {}, ["worker-1=3"],
+     ("Failed", "JAXJobFailed", "JAXJob mnist is failed because 1 Worker replica(s) failed.")),
+    ("PaddleJob", {"Worker": (1, None)}, {}, ["worker-0=0"],
+     ("Succeeded", "PaddleJobSucceeded", "PaddleJob ml/mnist successfully completed.")),
+    ("PaddleJob", {"Master": (1, None), "Worker": (1, None)}, {}, ["master-0=0"],
+     ("Succeeded", "PaddleJobSucceeded", "PaddleJob mnist is successfully completed.")),
+    ("PaddleJob", {"Worker": (1, "Never")}, {}, ["worker-0=1"],
+     ("Failed", "PaddleJobFailed", "PaddleJob mnist is failed because 1 Worker replica(s) failed.")),
     ("TFJob", {"Worker": (2, None)}, {"enableDynamicWorker": True}, ["worker-0=1", "worker-1=0"],
      ("Failed", "TFJobFailed", "TFJob mnist: no replica left running and no success rule applies; some failed.")),
     ("Job", {"Job": (1, "Never")}, {}, ["job-0=0"], ("Complete", "CompletionsReached", "Reached expected number of succeeded pods")),
@@ -242,6 +284,10 @@ def test_status_and_describe():
     ("TFJob", {"Worker": (2, None)}, ["worker-0=0"], "Healthy"),
     ("PyTorchJob", {"Master": (1, None), "Worker": (1, "Never")}, ["worker-0=1"], "Degraded"),
     ("TFJob", {"Worker": (1, "ExitCode")}, ["worker-0=137"], "Progressing"),
+    ("XGBoostJob", {"Master": (1, None), "Worker": (1, None)}, ["master-0=0"], "Healthy"),
+    ("XGBoostJob", {"Master": (1, "ExitCode"), "Worker": (1, None)}, ["master-0=143"], "Progressing"),
+    ("JAXJob", {"Worker": (2, None)}, ["worker-0=1"], "Degraded"),
+    ("PaddleJob", {"Worker": (1, None)}, ["worker-0=0"], "Healthy"),
 ])
 def test_argo_cd_reads_the_status(kind, replicas, steps, health):
     """The status the lifecycle keeps reads in the kind's Argo CD health check as it would live."""
@@ -274,9 +320,9 @@ def test_pod_failure_policy_rules():
 
 
 #: What the local runner asks of every workload kind module.
-OPERATOR_INTERFACE = ("read_replicas", "cluster_only", "pod_name", "replica_env", "limits", "exit_action",
-                      "fail_job_rule", "succeeded", "failed", "status", "CONDITIONS", "EVENTS", "CONTAINER",
-                      "DEFAULT_RESTART_POLICY", "OPERATOR_ENV")
+OPERATOR_INTERFACE = ("read_replicas", "cluster_only", "local_warnings", "pod_name", "replica_env", "limits",
+                      "exit_action", "fail_job_rule", "succeeded", "failed", "status", "job_conditions", "CONDITIONS",
+                      "EVENTS", "CONTAINER", "DEFAULT_RESTART_POLICY", "OPERATOR_ENV")
 
 
 @pytest.mark.parametrize("kind", WORKLOADS, ids=lambda k: k.KIND)
@@ -284,3 +330,5 @@ def test_every_workload_kind_has_the_operator_rules(kind):
     assert [name for name in OPERATOR_INTERFACE if not hasattr(kind, name)] == []
     assert {"Succeeded", "BackoffLimitExceeded", "DeadlineExceeded"} <= set(kind.CONDITIONS)
     assert "created" in kind.EVENTS
+    for types in ({t} for t in kind.REPLICA_TYPES):
+        assert set(kind.job_conditions(types)) == set(kind.CONDITIONS)

@@ -96,6 +96,7 @@ CASES = [
     ("resource-requests", dict(resources="{gpus: 0}"), "resources:"),
     ("ttl-after-finished", dict(run_policy="{ttlSecondsAfterFinished: 600}"), "runPolicy:"),
     ("name-length", dict(name="a" * 44), "name: aaaa"),
+    ("kueue-v1", dict(scheduling="{queue: team-a}"), "scheduling:"),
 ]
 
 
@@ -129,6 +130,26 @@ def test_rule_fires_and_can_be_silenced(tmp_path, capsys, rule, overrides, where
         assert findings(write(tmp_path, with_ignore(text, [rule]), "quiet.yaml")) == []
         assert main(["lint", "--disable", rule, str(path)]) == 0
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("framework, replicas, kind", [
+    ("tensorflow", "    Worker: 2", "TFJob"),
+    ("pytorch", "    Master: 1\n    Worker: 1", "PyTorchJob"),
+    ("xgboost", "    Master: 1\n    Worker: 1", "XGBoostJob"),
+    ("jax", "    Worker: 2", "JAXJob"),
+    ("paddle", "    Worker: 2", "PaddleJob"),
+    ("python", "    Worker: 1", None),
+    ("sklearn", "    Worker: 1", None),
+])
+def test_kueue_queue_warns_on_every_v1_kind_only(tmp_path, framework, replicas, kind):
+    """Kueue v0.19+ leaves the training-operator v1 kinds alone by default; it manages batch/v1 Jobs."""
+    got = findings(write(tmp_path, spec_text(framework=framework, replicas=replicas, scheduling="{queue: team-a}")))
+    if kind is None:
+        assert got == []
+    else:
+        assert [(d.rule, d.severity, d.field) for d in got] == [("kueue-v1", "warning", "spec.scheduling.queue")]
+        assert got[0].message.startswith(f"Kueue v0.19+ does not manage {kind} unless its integration is enabled")
+        assert "spec.target: trainjob" in got[0].message
 
 
 def test_no_false_positives_for_references_and_pinned_images(tmp_path):

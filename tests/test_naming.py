@@ -33,6 +33,10 @@ PINNED = {
     GOLDEN / "pytorch-elastic" / "spec.yaml": "elastic-045f690a",
     GOLDEN / "tf-all-types" / "spec.yaml": "all-types",
     GOLDEN / "tf-master" / "spec.yaml": "legacy-9c840b0a",
+    GOLDEN / "xgboost" / "spec.yaml": "xgboost-iris-6412ff01",
+    GOLDEN / "jax" / "spec.yaml": "jax-simple-68c7d0f2",
+    GOLDEN / "paddle" / "spec.yaml": "paddle-simple-74f57c35",
+    GOLDEN / "pytorch-elastic-workers" / "spec.yaml": "elastic-imagenet-9d164cba",
 }
 
 

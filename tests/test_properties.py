@@ -65,7 +65,7 @@ quantity = st.sampled_from(["100m", "1", "2", "1.5", "512Mi", "4Gi"])
 @st.composite
 def specs(draw) -> dict:
     """Valid spec documents across frameworks, with hostile strings wherever strings go."""
-    framework = draw(st.sampled_from(["tensorflow", "pytorch", "sklearn", "python"]))
+    framework = draw(st.sampled_from(["tensorflow", "pytorch", "xgboost", "jax", "paddle", "sklearn", "python"]))
     builtin = framework in ("tensorflow", "pytorch", "sklearn") and draw(st.booleans())
     spec: dict = {"framework": framework}
     if builtin:
@@ -80,8 +80,15 @@ def specs(draw) -> dict:
                              "command": draw(st.lists(text, max_size=3)), "args": draw(st.lists(text, max_size=3))}
     if framework == "tensorflow":
         types = draw(st.sets(st.sampled_from(["Chief", "PS", "Worker", "Evaluator"]), min_size=1))
-    elif framework == "pytorch":
+    elif framework == "pytorch" and not builtin and draw(st.booleans()):
+        spec["elasticPolicy"] = {"minReplicas": 1, "maxReplicas": draw(st.integers(1, 8)), "metrics": [
+            {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization",
+                                                                         "averageUtilization": draw(st.integers(1, 100))}}}]}
+        types = draw(st.sampled_from([{"Worker"}, {"Master", "Worker"}]))
+    elif framework in ("pytorch", "xgboost"):
         types = {"Master", "Worker"}
+    elif framework == "paddle":
+        types = draw(st.sampled_from([{"Worker"}, {"Master", "Worker"}]))
     else:
         types = {"Worker"}
     replicas = {}
@@ -147,7 +154,7 @@ def test_accepted_specs_render_valid_stable_output(doc):
     # Names: DNS-safe, pods fit 63 characters.
     wl = cj.workload
     assert DNS1035.match(wl["metadata"]["name"]) and len(wl["metadata"]["name"]) <= 63
-    for key in ("tfReplicaSpecs", "pytorchReplicaSpecs"):
+    for key in ("tfReplicaSpecs", "pytorchReplicaSpecs", "xgbReplicaSpecs", "jaxReplicaSpecs", "paddleReplicaSpecs"):
         for rtype, rs in wl["spec"].get(key, {}).items():
             assert len(f"{wl['metadata']['name']}-{rtype.lower()}-{rs['replicas'] - 1}") <= 63
     # Folder names cannot escape the output folder.

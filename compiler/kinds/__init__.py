@@ -8,15 +8,17 @@ fields only it uses (SPEC_FIELDS), its rules (`check(job)`), its pod-name budget
 check built in), the fields Kubernetes refuses to change on an existing object
 (IMMUTABLE_FIELDS, dotted paths; `specc plan` warns when a fixed-name job changes one), and the
 operator's behaviour the local runner (localrun/) reproduces: how it reads the rendered object
-(`read_replicas`, `limits`, `cluster_only`), names pods (`pod_name`), sets each replica's env
-(`replica_env`), treats an exit (`exit_action`, `fail_job_rule`), decides the job (`succeeded`,
-`failed`) and reports it (`status`, CONDITIONS, EVENTS). configmap and kustomization build the
-other objects. Adding a kind is one module here, listed in WORKLOADS.
+(`read_replicas`, `limits`, `cluster_only`, and `local_warnings` for what runs here without part
+of its cluster behaviour), names pods (`pod_name`), sets each replica's env (`replica_env`, given
+the job's name), treats an exit (`exit_action`, `fail_job_rule`), decides the job (`succeeded`,
+`failed`) and reports it (`status`, `job_conditions(replica types)` from CONDITIONS, EVENTS).
+configmap and kustomization build the other objects. Adding a kind is one module here, listed in
+WORKLOADS.
 """
 
 from __future__ import annotations
 
-from compiler.kinds import batchjob, pytorchjob, tfjob
+from compiler.kinds import batchjob, jaxjob, paddlejob, pytorchjob, tfjob, xgboostjob
 from compiler.kinds.pod import replicas as _replicas
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from compiler.spec import Replica, TrainingJob
 
 #: Every workload kind, in the order docs and health checks list them.
-WORKLOADS = (tfjob, pytorchjob, batchjob)
+WORKLOADS = (tfjob, pytorchjob, xgboostjob, jaxjob, paddlejob, batchjob)
 #: Every replica type name of every kind, each once (the spec's replica keys).
 REPLICA_TYPES = tuple(dict.fromkeys(t for k in WORKLOADS for t in k.REPLICA_TYPES))
 _BY_FRAMEWORK = {fw: k for k in WORKLOADS for fw in k.FRAMEWORKS}

@@ -8,7 +8,7 @@ from runtime.errors import FIRST_RETRYABLE
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
 if TYPE_CHECKING:
-    from typing import Iterator, Mapping, Sequence
+    from typing import Collection, Iterator, Mapping, Sequence
 
     from compiler.naming import Names
     from compiler.spec import TrainingJob
@@ -71,7 +71,7 @@ def check(job: TrainingJob) -> Iterator[tuple]:
     rp = job.spec.runPolicy
     for field in ("cleanPodPolicy", "schedulingPolicy"):
         if getattr(rp, field) is not None:
-            yield ("spec", "runPolicy", field), f"{field} applies to TFJob / PyTorchJob only"
+            yield ("spec", "runPolicy", field), f"{field} applies to the training-operator kinds only, not a batch/v1 Job"
 
 
 def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:
@@ -123,9 +123,14 @@ def pod_name(job: str, rtype: str, index: int) -> str:
 
 
 def replica_env(spec: dict, rtype: str, index: int, container: str,
-                addresses: Mapping[str, Sequence[tuple[str, int]]]) -> dict[str, str]:
+                addresses: Mapping[str, Sequence[tuple[str, int]]], *, job: str) -> dict[str, str]:
     """The Job controller adds no variables."""
     return {}
+
+
+def local_warnings(spec: dict) -> tuple[str, ...]:
+    """Nothing the local run leaves out of the Job controller's behaviour."""
+    return ()
 
 
 def limits(spec: dict) -> tuple[int | None, float | None]:
@@ -154,6 +159,11 @@ def fail_job_rule(spec: dict, container: str, code: int) -> int | None:
         if (code in (on.get("values") or [])) == (on.get("operator") == "In"):
             return index if rule.get("action") == "FailJob" else None
     return None
+
+
+def job_conditions(types: Collection[str]) -> dict[str, tuple[str, str, str]]:
+    """The conditions a Job writes, whatever its replica types."""
+    return CONDITIONS
 
 
 def succeeded(spec: dict, states: Mapping[str, Sequence[str]]) -> bool:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from compiler.kinds import v1
 from compiler.kinds.pod import SUCCEEDED, job_labels, metadata
 # The operator's rules every v1 kind shares, re-exported as this kind's own.
-from compiler.kinds.v1 import EVENTS, exit_action, fail_job_rule, limits, pod_name, status  # noqa: F401
+from compiler.kinds.v1 import (  # noqa: F401
+    EVENTS, exit_action, fail_job_rule, limits, local_warnings, pod_name, status,
+)
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
 if TYPE_CHECKING:
-    from typing import Iterator, Mapping, Sequence
+    from typing import Collection, Iterator, Mapping, Sequence
 
     from compiler.naming import Names
     from compiler.spec import TrainingJob
@@ -88,7 +90,7 @@ def cluster_only(spec: dict) -> str | None:
 
 
 def replica_env(spec: dict, rtype: str, index: int, container: str,
-                addresses: Mapping[str, Sequence[tuple[str, int]]]) -> dict[str, str]:
+                addresses: Mapping[str, Sequence[tuple[str, int]]], *, job: str) -> dict[str, str]:
     """What the operator adds to a container's env: TF_CONFIG (compact JSON, cluster first, types
     lower-cased and sorted), only in the `tensorflow` container of a job of more than one replica.
     `addresses` lists (host, port) of every replica by type."""
@@ -99,6 +101,11 @@ def replica_env(spec: dict, rtype: str, index: int, container: str,
     cluster = {t.lower(): [f"{host}:{port}" for host, port in addresses[t]] for t in sorted(addresses, key=str.lower)}
     doc = {"cluster": cluster, "task": {"type": rtype.lower(), "index": index}, "environment": "cloud"}
     return {"TF_CONFIG": json.dumps(doc, separators=(",", ":"))}
+
+
+def job_conditions(types: Collection[str]) -> dict[str, tuple[str, str, str]]:
+    """The conditions a TFJob writes, whatever its replica types."""
+    return CONDITIONS
 
 
 def succeeded(spec: dict, states: Mapping[str, Sequence[str]]) -> bool:

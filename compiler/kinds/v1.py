@@ -131,6 +131,11 @@ def limits(spec: dict) -> tuple[int | None, float | None]:
     return (None if backoff is None else int(backoff)), (None if deadline is None else float(deadline))
 
 
+def local_warnings(spec: dict) -> tuple[str, ...]:
+    """Nothing the local run leaves out of this kind's behaviour."""
+    return ()
+
+
 def exit_action(policy: str, code: int) -> str:
     """What the replica's restartPolicy does when its container exits with `code`: ExitCode
     recreates the pod on a retryable code and ends the replica on 1..127; OnFailure restarts in
@@ -171,7 +176,7 @@ def status(conditions: list[dict], counts: Mapping[str, Mapping[str, int]]) -> d
 # (no status yet, Created, Running, Restarting) -> Progressing. The message is that condition's
 # message plus a replica summary.
 HEALTH_LUA = """\
--- specc: health of a Kubeflow training job (TFJob / PyTorchJob).
+-- specc: health of a Kubeflow training-operator v1 job (TFJob, PyTorchJob, XGBoostJob, JAXJob, PaddleJob).
 -- Last condition with status "True" wins: Succeeded -> Healthy, Failed -> Degraded,
 -- Suspended -> Suspended; no status yet, Created, Running, Restarting -> Progressing.
 local hs = {}
