@@ -460,7 +460,9 @@ class _Builder:
                     elif tag != _STR and tag != "!":
                         v = self._tagged_scalar(tag, v, line, col)
                 chars = len(ev.value)
-                self._count_chars(chars, line, col)
+                self.chars += chars
+                if self.chars > MAX_EXPANDED_CHARS:
+                    self._count_chars(0, line, col)
                 if ev.anchor is not None:
                     self._anchor(ev.anchor, v, None, 1, 0, chars)
                 self._attach(v, line, col, None, 1, 0, chars)
