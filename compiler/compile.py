@@ -40,11 +40,14 @@ def too_large(objects: list[dict]) -> list[str]:
 
 
 def objects(job: TrainingJob, names: Names, source: str | None) -> list[dict]:
-    """The objects of a job under the given names, in apply order (ConfigMap first)."""
+    """The objects of a job under the given names, in apply order (ConfigMap first, the workload last)."""
+    kind = kinds.workload(job)
+    if hasattr(kind, "objects"):
+        return kind.objects(job, names, source)
     out = []
     if job.spec.trainer is not None:
         out.append(configmap.build(job, names, source=source))
-    out.append(kinds.workload(job).build(job, names, source=source))
+    out.append(kind.build(job, names, source=source))
     return out
 
 
@@ -53,7 +56,11 @@ def job_name(job: TrainingJob) -> str:
     base = job.metadata.name
     if job.spec.naming == "fixed":
         return base
-    return f"{base}-{content_hash(objects(job, Names.for_job(base), None))}"
+    objs = objects(job, Names.for_job(base), None)
+    kind = kinds.workload(job)
+    if hasattr(kind, "hash_view"):
+        objs = kind.hash_view(objs)
+    return f"{base}-{content_hash(objs)}"
 
 
 def compile_job(job: TrainingJob, source: str) -> CompiledJob:

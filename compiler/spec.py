@@ -204,6 +204,14 @@ class Scheduling(Strict):
     serviceAccountName: Subdomain | None = None
 
 
+class RuntimeRef(Strict):
+    """A Kubeflow Trainer v2 runtime the cluster already has (target trainjob)."""
+
+    name: Subdomain = Field(description="e.g. torch-distributed, jax-distributed, xgboost-distributed.")
+    kind: Literal["ClusterTrainingRuntime", "TrainingRuntime"] = Field(
+        default="ClusterTrainingRuntime", description="TrainingRuntime: one in the job's namespace.")
+
+
 LintRule = Annotated[str, Field(min_length=1, max_length=63, pattern=RULE_NAME)]
 
 
@@ -233,6 +241,16 @@ class Spec(Strict):
     """What to run, on how many replicas, with which policies."""
 
     framework: Framework = Field(description="tensorflow -> TFJob, pytorch -> PyTorchJob, sklearn/python -> batch/v1 Job.")
+    target: Literal["v1", "trainjob"] = Field(
+        default="v1",
+        description="v1: training-operator v1 kinds (TFJob, PyTorchJob); trainjob: a Kubeflow Trainer v2 TrainJob "
+                    "(v2.3). The default comes from .specc.yaml above the spec, else v1. Changing it renames the job.",
+    )
+    runtime: RuntimeRef | None = Field(
+        default=None,
+        description="target trainjob: run on this runtime of the cluster; without it specc picks torch-distributed "
+                    "for custom PyTorch images whose pod fits its runtimePatches, else renders its own TrainingRuntime.",
+    )
     image: str | None = Field(default=None, max_length=512, pattern=IMAGE, description="Runtime image for built-in trainers.")
     trainer: TrainerConfig | None = Field(default=None, description="A built-in trainer of the runtime.")
     container: Container | None = Field(default=None, description="A custom image + command instead of a trainer.")
