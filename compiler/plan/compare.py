@@ -183,8 +183,8 @@ def make(base: Side, head: Side, paths: list[str]) -> tuple[Plan | None, list[Di
     either side (then no plan)."""
     from compiler import pipeline
 
-    head_units, head_diags = pipeline.process(head.specs, cache=False)
-    base_units, base_diags = pipeline.process(base.specs, cache=False)
+    head_units, head_diags = pipeline.process(head.specs, cache=False, defaults=head.defaults)
+    base_units, base_diags = pipeline.process(base.specs, cache=False, defaults=base.defaults)
     diags = [*head.diags, *head_diags, *base.diags, *(_relocate(d, base) for d in base_diags)]
     for p in paths:
         if p in head.missing and p in base.missing:
