@@ -259,17 +259,20 @@ def name_budget(job: TrainingJob) -> int:
 def node_env(job: TrainingJob, names: Names, replica: Replica, count: int, *, own: bool) -> list[dict]:
     """The node container's env as the TrainJob's trainer.env carries it: specc's and the spec's
     (compiler.kinds.pod.env), the node count for a built-in trainer on specc's runtime, and the
-    v1-style rendezvous variables for a custom PyTorch image."""
+    v1-style rendezvous variables for a custom PyTorch image (RANK the node index, WORLD_SIZE
+    nodes x nprocPerNode, as a PyTorchJob's)."""
     out = pod_env(job, replica)
     spec = job.spec
     if spec.trainer is not None and own:
         out.append({"name": NUM_NODES_ENV, "value": str(count)})
     if spec.framework == "pytorch" and spec.container is not None:
+        nproc = spec.nprocPerNode or ""
+        world = count * (int(nproc) if nproc.isdigit() else 1)  # as the v1 operator counts it
         out += [
             {"name": "MASTER_ADDR", "value": node_host(names.job, 0)},
             {"name": "MASTER_PORT", "value": str(TORCH_NODE_PORT)},
             {"name": "RANK", "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']"}}},
-            {"name": "WORLD_SIZE", "value": str(count)},
+            {"name": "WORLD_SIZE", "value": str(world)},
         ]
     return out
 
@@ -547,7 +550,8 @@ def _fields(item: dict, indent: str) -> list[str]:
 # Argo CD's health check (gopher-lua, Lua 5.1) for a TrainJob: Failed (True) -> Degraded, Complete
 # (True) -> Healthy, Suspended (True) -> Suspended, anything else (no status yet, Suspended False
 # with reason Resumed) -> Progressing. The message is the deciding condition's message (else its
-# reason, else its type) plus a summary of jobsStatus. Also shipped for upstream under
+# reason, else its type; "TrainJob is running" while a child Job is active and no condition
+# decides) plus a summary of jobsStatus. Also shipped for upstream under
 # examples/argocd/resource_customizations/trainer.kubeflow.org/TrainJob/.
 HEALTH_LUA = """\
 -- specc: health of a Kubeflow Trainer v2 TrainJob (trainer.kubeflow.org/v1alpha1).
@@ -568,6 +572,7 @@ if obj.status.conditions ~= nil then
   end
 end
 local jobs = ""
+local active = false
 if obj.status.jobsStatus ~= nil then
   local parts = {}
   for _, j in ipairs(obj.status.jobsStatus) do
@@ -575,6 +580,9 @@ if obj.status.jobsStatus ~= nil then
     for _, field in ipairs({"active", "ready", "succeeded", "failed", "suspended"}) do
       if j[field] ~= nil and j[field] ~= 0 then
         table.insert(counts, field .. " " .. tostring(j[field]))
+        if field == "active" then
+          active = true
+        end
       end
     end
     if #counts > 0 then
@@ -607,7 +615,9 @@ elseif found["Suspended"] ~= nil and found["Suspended"].status == "True" then
 elseif found["Suspended"] ~= nil then
   decided = found["Suspended"]
 end
-if decided == nil then
+if decided == nil and active then
+  hs.message = "TrainJob is running" .. jobs
+elseif decided == nil then
   hs.message = hs.message .. jobs
 else
   hs.message = text(decided) .. jobs
