@@ -180,13 +180,12 @@ def check(job: TrainingJob) -> Iterator[tuple]:
     if len(records) > 1:
         (t0, r0), (t1, r1) = records[0], records[1]
         for field in ("restartPolicy", "resources", "env", "args"):
-            a = None if isinstance(r0, int) else getattr(r0, field)
-            b = None if isinstance(r1, int) else getattr(r1, field)
-            empty = (None, {}, [])
-            if not (a == b or (a in empty and b in empty)):
-                where = ("spec", "replicas", t1 if not isinstance(r1, int) and getattr(r1, field) not in empty else t0)
-                yield (*where, field), (f"{t0} and {t1} are one group of identical nodes in a TrainJob: their {field} "
-                                        f"must match (set it once in spec, or use target: v1)")
+            a, b = _effective(job, r0, field), _effective(job, r1, field)
+            if a != b:
+                set_on = [t for t, r in ((t1, r1), (t0, r0)) if not isinstance(r, int) and getattr(r, field) not in (None, {}, [])]
+                yield ("spec", "replicas", set_on[0], field), (
+                    f"{t0} and {t1} are one group of identical nodes in a TrainJob: their {field} must match "
+                    "(set it once in spec, or use target: v1)")
     for rtype, rep in records:
         if not isinstance(rep, int) and rep.restartPolicy == "Always":
             yield ("spec", "replicas", rtype, "restartPolicy"), (
@@ -224,6 +223,20 @@ def check(job: TrainingJob) -> Iterator[tuple]:
     if spec.runtime is not None and fw != "tensorflow":
         yield from patch_problems(job, (spec.runtime.kind, spec.runtime.name))
     yield from _trainer_limits(job)
+
+
+def _effective(job: TrainingJob, rep, field: str):
+    """A replica's setting as its pods get it (the spec's default where it sets none)."""
+    rec = None if isinstance(rep, int) else rep
+    if field == "restartPolicy":
+        from compiler import kinds
+
+        return (rec and rec.restartPolicy) or kinds.framework_kind(job).DEFAULT_RESTART_POLICY
+    if field == "resources":
+        return (rec and rec.resources) or job.spec.resources
+    if field == "env":
+        return {**job.spec.env, **(rec.env if rec else {})}
+    return list(rec.args) if rec else []
 
 
 def _trainer_limits(job: TrainingJob) -> Iterator[tuple]:
