@@ -390,6 +390,35 @@ def _domain_prefixed(value: str) -> bool:
                 and re.fullmatch(r"[A-Za-z0-9/\-._~%!$&'()*+,;=:]+", path))
 
 
+def defaulted_patches(old: dict | None, new: dict, now: str = "<now>") -> list[dict]:
+    """new's runtimePatches after Trainer's defaulting webhook (trainjob_webhook.go Default): an
+    entry equal to the old one but for `time` keeps the old time, a changed or new entry gets `now`."""
+    olds = {p.get("manager"): p for p in ((old or {}).get("spec") or {}).get("runtimePatches") or []}
+    out = []
+    for p in (new.get("spec") or {}).get("runtimePatches") or []:
+        prev = olds.get(p.get("manager"))
+        same = prev is not None and {k: v for k, v in prev.items() if k != "time"} == {k: v for k, v in p.items() if k != "time"}
+        if same:
+            out.append({**p, "time": prev.get("time")} if "time" in prev else {k: v for k, v in p.items() if k != "time"})
+        elif prev is not None or "time" not in p:
+            out.append({**p, "time": now})
+        else:
+            out.append(dict(p))
+    return out
+
+
+def patches_update(old: dict, new: dict) -> list[str]:
+    """Trainer's webhook on an update of a TrainJob: runtimePatches may change only while the job
+    is suspended before or after it (jobset.go checkRuntimePatchesImmutability; an active JobSet
+    is refused too, which needs the cluster)."""
+    before, after = (old.get("spec") or {}), (new.get("spec") or {})
+    if (before.get("runtimePatches") or []) == defaulted_patches(old, new):
+        return []
+    if before.get("suspend") is True or after.get("suspend") is True:
+        return []
+    return ["spec.runtimePatches: RuntimePatches can only be modified when the TrainJob is suspended before or after the update"]
+
+
 def admission(trainjob: dict, runtime: dict | None) -> list[str]:
     """What Trainer v2.3.0's TrainJob webhook and JobSet's name rules refuse in `trainjob` with
     `runtime` (None: the runtime it names does not exist): pkg/webhooks/trainjob_webhook.go,
