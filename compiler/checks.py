@@ -21,7 +21,7 @@ Loc = tuple[str | int, ...]
 
 def check(job: TrainingJob) -> list[tuple]:
     """All cross-field problems of a spec as (loc, message[, "key"]); "key" places it at the key."""
-    return list(_check(job))
+    return list(_check(job)) or list(_check_admission(job))
 
 
 def _check(job: TrainingJob) -> Iterator[tuple]:
@@ -135,6 +135,13 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
     # Storage.
     if spec.trainer is not None and spec.storage is None and _uses_s3(spec.trainer):
         yield ("spec", "trainer"), "the trainer reads or writes s3:// URIs: set spec.storage.endpoint (and credentials)"
+
+
+def _check_admission(job: TrainingJob) -> Iterator[tuple]:
+    """A kind's last word, asked only of a spec that passed every other rule."""
+    kind = kinds.workload(job)
+    if hasattr(kind, "admission_check"):
+        yield from kind.admission_check(job)
 
 
 def _request_within_limit(base: Loc, r, request: str, limit: str) -> Iterator[tuple]:

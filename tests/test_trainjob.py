@@ -328,6 +328,17 @@ def test_what_a_trainjob_cannot_express_is_a_located_error(tmp_path, framework, 
     assert hits[0].line == line, (hits[0], line)
 
 
+def test_trainers_webhook_has_the_last_word(tmp_path, monkeypatch):
+    """Every rendered TrainJob whose runtime specc knows passes the webhook's rules at validation
+    (here with a manager name the webhook refuses)."""
+    monkeypatch.setattr(trainjob, "MANAGER", "specc")
+    text = spec(CUSTOM)
+    job, diags = compiled(text, tmp_path)
+    assert job is None and [(d.field, d.line) for d in diags] == [("metadata.name", 3)]
+    assert diags[0].message == ("Trainer's webhook would refuse this TrainJob: spec.runtimePatches[0].manager: 'specc' "
+                                "must be a domain-prefixed path (such as example.com/name)")
+
+
 def test_runtime_needs_target_trainjob(tmp_path):
     job, diags = compiled(spec(CUSTOM + "  runtime: {name: torch-distributed}\n").replace("  target: trainjob\n", ""), tmp_path)
     assert job is None and [(d.field, d.message) for d in diags] == [

@@ -225,6 +225,22 @@ def check(job: TrainingJob) -> Iterator[tuple]:
     yield from _trainer_limits(job)
 
 
+def admission_check(job: TrainingJob) -> Iterator[tuple]:
+    """What Trainer's webhook would still refuse in the rendered TrainJob, where specc knows its
+    runtime (its own, or a single-job built-in one); run once every other rule holds."""
+    from compiler.naming import Names
+
+    names = Names.for_job(job.metadata.name + "-" + "0" * (HASH_SUFFIX_LEN - 1) if job.spec.naming == "hashed"
+                          else job.metadata.name)
+    objs = {o["kind"]: o for o in objects(job, names, None)}
+    ref = objs[KIND]["spec"]["runtimeRef"]
+    runtime = objs.get(tr.KIND) if ref["kind"] == tr.KIND else tr.builtin(ref["name"])
+    if runtime is None:
+        return
+    for problem in tr.admission(objs[KIND], runtime):
+        yield ("metadata", "name"), f"Trainer's webhook would refuse this TrainJob: {problem}"
+
+
 def _effective(job: TrainingJob, rep, field: str):
     """A replica's setting as its pods get it (the spec's default where it sets none)."""
     rec = None if isinstance(rep, int) else rep
