@@ -524,6 +524,17 @@ def test_plan_warns_about_immutable_trainjob_fields(tmp_path, monkeypatch, capsy
     (job,) = json.loads(capsys.readouterr().out)["jobs"]
     assert job["action"] == "update"
     assert any("changes spec.trainer of TrainJob fixed" in w for w in job["warnings"])
+    # specc's runtime is updated in place too: its JobSet failurePolicy cannot change.
+    (root / "specs" / "job.yaml").write_text(text + "  replicas: {Master: {restartPolicy: ExitCode}, Worker: {restartPolicy: ExitCode}}\n")
+    assert main(["render", "specs", "-o", "rendered", "-q"]) == 0
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "exit codes"], check=True)
+    (root / "specs" / "job.yaml").write_text(text + "  replicas: {Master: {restartPolicy: ExitCode}, Worker: {restartPolicy: ExitCode}}\n"
+                                             "  runPolicy: {backoffLimit: 1}\n")
+    capsys.readouterr()
+    assert main(["plan", "--base", "HEAD", "--format", "json", "specs"]) == 0
+    (job,) = json.loads(capsys.readouterr().out)["jobs"]
+    assert any("changes spec.template.spec.failurePolicy of TrainingRuntime fixed" in w for w in job["warnings"]), job
 
 
 def test_render_of_a_trainjob_stays_light(tmp_path):

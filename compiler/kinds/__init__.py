@@ -61,6 +61,15 @@ def by_kind(kind: str) -> ModuleType | None:
     return _BY_KIND.get(kind)
 
 
+def immutable_fields(kind: str) -> tuple[str, ...]:
+    """The fields Kubernetes refuses to change on an existing object of `kind` (dotted paths), as
+    its kind module declares them: a workload's, or specc's TrainingRuntime's."""
+    from compiler.kinds import trainingruntime
+
+    mod = _BY_KIND.get(kind) or (trainingruntime if kind == trainingruntime.KIND else None)
+    return tuple(getattr(mod, "IMMUTABLE_FIELDS", ())) if mod is not None else ()
+
+
 def replicas(job: TrainingJob) -> dict[str, Replica]:
     """The spec's replica types of its framework's kind, in render order, with their settings."""
     kind = framework_kind(job)

@@ -73,6 +73,8 @@ RESERVED_ENV = {
 }
 #: Containers whose env a runtime patch cannot set (pkg/runtime/framework/plugins/jobset/jobset.go Validate).
 NO_PATCH_ENV = ("dataset-initializer", "model-initializer", NODE_JOB)
+#: Fields of a TrainingRuntime the v2.3.0 CRD refuses to change (CEL `self == oldSelf`), of those specc renders.
+IMMUTABLE_FIELDS = ("spec.template.spec.failurePolicy",)
 #: Kubernetes' default Job backoffLimit.
 DEFAULT_BACKOFF_LIMIT = 6
 

@@ -276,8 +276,10 @@ def _trainer_limits(job: TrainingJob) -> Iterator[tuple]:
 def name_budget(job: TrainingJob) -> int:
     """The longest metadata.name whose JobSet pods `<job>-node-0-<index>-<5 characters>` (and the
     hash suffix) fit 63 characters."""
-    given = job.spec.replicas or {}
-    count = sum((r if isinstance(r, int) else r.count) for r in given.values()) if given else 2
+    from compiler import kinds
+
+    given = job.spec.replicas or kinds.framework_kind(job).DEFAULT_REPLICAS
+    count = sum((r if isinstance(r, int) else r.count) for r in given.values())
     suffix = HASH_SUFFIX_LEN if job.spec.naming == "hashed" else 0
     return 63 - len(f"-{NODE_JOB}-0-") - len(str(max(count, 1) - 1)) - len("-abcde") - suffix
 

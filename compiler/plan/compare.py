@@ -114,8 +114,7 @@ def _immutable(kind: str) -> tuple[str, ...]:
     kind module declares them (IMMUTABLE_FIELDS; none when it declares nothing)."""
     from compiler import kinds
 
-    mod = kinds.by_kind(kind)
-    return tuple(getattr(mod, "IMMUTABLE_FIELDS", ())) if mod is not None else ()
+    return kinds.immutable_fields(kind)
 
 
 _MISSING = object()
