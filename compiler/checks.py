@@ -21,13 +21,14 @@ Loc = tuple[str | int, ...]
 
 def check(job: TrainingJob) -> list[tuple]:
     """All cross-field problems of a spec as (loc, message[, "key"]); "key" places it at the key."""
-    return list(_check(job))
+    return list(_check(job)) or list(_check_admission(job))
 
 
 def _check(job: TrainingJob) -> Iterator[tuple]:
     spec = job.spec
     fw = spec.framework
     kind = kinds.workload(job)
+    types = kinds.framework_kind(job)  # the kind whose replica types the spec is written in
     # What runs.
     if (spec.trainer is None) == (spec.container is None):
         yield ("spec",), "set exactly one of 'trainer' (a built-in trainer) or 'container' (a custom image)"
@@ -50,14 +51,15 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
         if not replicas:
             yield ("spec", "replicas"), "name at least one replica type"
         for rtype, rep in replicas.items():
-            if rtype not in kind.REPLICA_TYPES:
-                hint = next((t for t in kind.REPLICA_TYPES if t.lower() == rtype.lower()), None)
-                msg = f"unknown replica type '{rtype}' for {fw}; use one of {', '.join(kind.REPLICA_TYPES)}"
+            if rtype not in types.REPLICA_TYPES:
+                hint = next((t for t in types.REPLICA_TYPES if t.lower() == rtype.lower()), None)
+                msg = f"unknown replica type '{rtype}' for {fw}; use one of {', '.join(types.REPLICA_TYPES)}"
                 if hint:
                     msg = f"replica type must be written '{hint}' (canonical case), not '{rtype}'"
                 yield ("spec", "replicas", rtype), msg, "key"
-            elif rtype in kind.SINGLETONS and (rep if isinstance(rep, int) else rep.count) != 1:
+            elif rtype in types.SINGLETONS and (rep if isinstance(rep, int) else rep.count) != 1:
                 yield ("spec", "replicas", rtype, "count"), f"{rtype} must have exactly 1 replica"
+    yield from kinds.check_target(job)
     yield from kind.check(job)
     reps = [(t, r) for t, r in (replicas or {}).items() if not isinstance(r, int)]
     if spec.trainer is not None:
@@ -67,7 +69,7 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
 
     # Fields of other kinds.
     for other in kinds.WORKLOADS:
-        if other is kind:
+        if other is kind or other is types:
             continue
         for field in other.SPEC_FIELDS:
             if getattr(spec, field) is not None:
@@ -80,7 +82,8 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
     if len(job.metadata.name) > budget:
         yield ("metadata", "name"), (
             f"name is {len(job.metadata.name)} characters; at most {budget} fit so that every pod name "
-            f"<job>-<type>-<index>{' and the hash suffix' if spec.naming == 'hashed' else ''} stays within 63"
+            f"{getattr(kind, 'POD_NAME_PATTERN', '<job>-<type>-<index>')}"
+            f"{' and the hash suffix' if spec.naming == 'hashed' else ''} stays within 63"
         )
 
     # Volumes.
@@ -264,6 +267,13 @@ def _merged_pods(job: TrainingJob, kind, fragments: list) -> Iterator[tuple]:
                 elif unequal:
                     yield base, (f"{rtype} pods: container {name!r} requests {rname} {req} without an equal limit; "
                                  "an extended resource cannot be overcommitted: set its limit to the request")
+
+
+def _check_admission(job: TrainingJob) -> Iterator[tuple]:
+    """A kind's last word, asked only of a spec that passed every other rule."""
+    kind = kinds.workload(job)
+    if hasattr(kind, "admission_check"):
+        yield from kind.admission_check(job)
 
 
 def _request_within_limit(base: Loc, r, request: str, limit: str) -> Iterator[tuple]:

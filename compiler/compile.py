@@ -40,12 +40,15 @@ def too_large(objects: list[dict]) -> list[str]:
 
 
 def objects(job: TrainingJob, names: Names, source: str | None, config: str | None = None) -> list[dict]:
-    """The objects of a job under the given names, in apply order (ConfigMap first); `config` is
-    the trainer's config.json when already made."""
+    """The objects of a job under the given names, in apply order (ConfigMap first, the workload
+    last); `config` is the trainer's config.json when already made."""
+    kind = kinds.workload(job)
+    if hasattr(kind, "objects"):
+        return kind.objects(job, names, source, config)
     out = []
     if job.spec.trainer is not None:
         out.append(configmap.build(job, names, source=source, text=config))
-    out.append(kinds.workload(job).build(job, names, source=source))
+    out.append(kind.build(job, names, source=source))
     return out
 
 
@@ -54,7 +57,11 @@ def job_name(job: TrainingJob, config: str | None = None) -> str:
     base = job.metadata.name
     if job.spec.naming == "fixed":
         return base
-    return f"{base}-{content_hash(objects(job, Names.for_job(base), None, config))}"
+    objs = objects(job, Names.for_job(base), None, config)
+    kind = kinds.workload(job)
+    if hasattr(kind, "hash_view"):
+        objs = kind.hash_view(objs)
+    return f"{base}-{content_hash(objs)}"
 
 
 def compile_job(job: TrainingJob, source: str) -> CompiledJob:

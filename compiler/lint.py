@@ -81,6 +81,18 @@ RULES: dict[str, Rule] = {r.name: r for r in (
          "manages going forward; specc will render it with spec.target: trainjob. Fix: check that your "
          "Kueue enables this kind's integration, or ignore this rule where it does. batch/v1 Jobs "
          "(sklearn, python) are not affected."),
+    Rule("target-trainjob", "warning", "the spec renders a Kubeflow Trainer v2 TrainJob",
+         "With spec.target: trainjob (or a .specc.yaml default) a spec renders a TrainJob for Kubeflow "
+         "Trainer v2.3 (trainer.kubeflow.org/v1alpha1) instead of a TFJob or PyTorchJob. The job gets a new "
+         "name: moving a spec from v1 makes Argo CD create the TrainJob, so training runs again, and prune the "
+         "v1 job, stopping it if it still runs. The cluster needs Trainer v2.3 (runtimePatches exist from "
+         "v2.2) and, for the Argo CD health and sync settings, `specc argocd health` and `specc argocd app`. "
+         "Fix: nothing, once the move is intended; silence the rule in the spec after it has moved."),
+    Rule("trainjob-ttl", "warning", "ttlSecondsAfterFinished on a TrainJob deletes its pods, not the TrainJob",
+         "Trainer v2.3 has no TTL for a TrainJob. specc puts ttlSecondsAfterFinished on the JobSet of its "
+         "TrainingRuntime: the JobSet and its pods go that long after the job finishes, and the finished "
+         "TrainJob stays (Trainer does not run it again) until its spec changes or is removed. Fix: nothing, if "
+         "that is what you want; remove the TTL to keep the pods and their logs."),
     Rule("unknown-rule", "warning", "spec.lint.ignore or allow names a rule that does not exist",
          "A misspelt rule in spec.lint.ignore silences nothing. Fix: use a name from "
          "`specc lint --list-rules`."),
@@ -193,9 +205,25 @@ def _resource_requests(doc, job) -> Iterator[tuple[tuple, str]]:
 
 
 def _ttl(doc, job) -> Iterator[tuple[tuple, str]]:
-    if job.spec.runPolicy.ttlSecondsAfterFinished is not None:
+    if job.spec.runPolicy.ttlSecondsAfterFinished is not None and job.spec.target != "trainjob":
         yield ("spec", "runPolicy", "ttlSecondsAfterFinished"), (
             "the TTL deletes the finished job; with Argo CD auto-sync it is re-created and training runs again")
+
+
+def _target_trainjob(doc, job) -> Iterator[tuple[tuple, str]]:
+    if job.spec.target == "trainjob":
+        written = doc.pos(("spec", "target"), key=True) != doc.pos(("spec",), key=True)  # else set by .specc.yaml
+        where = "spec.target" if written else "the .specc.yaml default"
+        yield ("spec", "target"), (
+            f"renders a Kubeflow Trainer v2.3 TrainJob ({where}): a spec moved from v1 gets a new name, so its "
+            "training runs again and Argo CD prunes the v1 job")
+
+
+def _trainjob_ttl(doc, job) -> Iterator[tuple[tuple, str]]:
+    if job.spec.target == "trainjob" and job.spec.runPolicy.ttlSecondsAfterFinished is not None:
+        yield ("spec", "runPolicy", "ttlSecondsAfterFinished"), (
+            "Trainer v2 has no TTL on the TrainJob itself: this deletes the JobSet and its pods after the job "
+            "finishes, and the TrainJob stays")
 
 
 def _name_length(doc, job) -> Iterator[tuple[tuple, str]]:
@@ -226,6 +254,8 @@ _CHECKS = {
     "ttl-after-finished": _ttl,
     "name-length": _name_length,
     "kueue-v1": _kueue_v1,
+    "target-trainjob": _target_trainjob,
+    "trainjob-ttl": _trainjob_ttl,
 }
 
 

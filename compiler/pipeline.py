@@ -2,8 +2,9 @@
 through `run` (spec files and folders) or `process` (named bytes, e.g. a git tree); only
 compiler/cli.py prints.
 
-Specs whose bytes (and specc's code) are unchanged since a previous run come from the render
-cache (compiler/cache.py) without loading or validating them again.
+Specs whose bytes (and specc's code, and the bytes of the `.specc.yaml` defaults that apply to
+them, compiler/defaults.py) are unchanged since a previous run come from the render cache
+(compiler/cache.py) without loading or validating them again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from compiler.discover import discover, read_spec
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
 if TYPE_CHECKING:
-    from typing import Iterable
+    from typing import Callable, Iterable
 
     from compiler.compiled import CompiledJob
     from compiler.diagnostics import Diagnostic
@@ -63,29 +64,48 @@ def run(paths: Iterable[str], *, stage: str = COMPILE, cache: bool = True) -> tu
     return units, diags + more
 
 
-def process(sources: Iterable[tuple[str, bytes]], *, stage: str = COMPILE, cache: bool = True) -> tuple[list[Unit], list[Diagnostic]]:
-    """Take named spec bytes through `stage`; the render cache serves unchanged specs (COMPILE)."""
+def process(sources: Iterable[tuple[str, bytes]], *, stage: str = COMPILE, cache: bool = True,
+            defaults: Callable[[str], tuple[str, bytes] | None] | None = None) -> tuple[list[Unit], list[Diagnostic]]:
+    """Take named spec bytes through `stage`; the render cache serves unchanged specs (COMPILE).
+    `defaults` finds the `.specc.yaml` of a spec name (default: on this file system)."""
+    from compiler.defaults import lookup
+
     use_cache = cache and stage == COMPILE
     units: list[Unit] = []
-    misses: list[Unit] = []
+    misses: list[tuple[Unit, tuple[str, bytes] | None]] = []
     for path, data in sources:
         u = Unit(path, data)
+        found = (defaults or lookup)(path)
+        key = data if found is None else data + b"\0" + found[1]
         if use_cache:
-            u.compiled = render_cache.get(path, data)
+            u.compiled = render_cache.get(path, key)
         if u.compiled is None:
-            misses.append(u)
+            misses.append((u, found))
         units.append(u)
     diags: list[Diagnostic] = []
     if misses:
         from compiler.compile import compile_job, too_large
+        from compiler.defaults import apply, parse
         from compiler.diagnostics import Diagnostic, SpecError
         from compiler.loader import load_bytes
         from compiler.validate import validate
 
         bad = set()
-        for u in misses:
+        settings: dict[tuple[str, bytes], dict | None] = {}
+        for u, found in misses:
+            if found is not None and found not in settings:
+                try:
+                    settings[found] = parse(*found)
+                except SpecError as exc:
+                    diags.extend(exc.diagnostics)
+                    settings[found] = None
+            if found is not None and settings[found] is None:
+                bad.add(id(u))
+                continue
             try:
                 u.doc = load_bytes(u.data, u.path)
+                if found is not None:
+                    apply(u.doc.data, settings[found])
                 u.job = validate(u.doc)
             except SpecError as exc:
                 diags.extend(exc.diagnostics)
@@ -100,7 +120,7 @@ def process(sources: Iterable[tuple[str, bytes]], *, stage: str = COMPILE, cache
                     bad.add(id(u))
                     continue
                 if use_cache:
-                    render_cache.put(u.path, u.data, u.compiled)
+                    render_cache.put(u.path, u.data if found is None else u.data + b"\0" + found[1], u.compiled)
         units = [u for u in units if id(u) not in bad]
     return _unique_names(units, diags)
 

@@ -395,6 +395,15 @@ class Scheduling(Strict):
     serviceAccountName: Subdomain | None = Field(default=None, description="The pods' service account.", examples=['trainer'])
 
 
+class RuntimeRef(Strict):
+    """A Kubeflow Trainer v2 runtime the cluster already has (target trainjob)."""
+
+    name: Subdomain = Field(description="The runtime's name.", examples=["torch-distributed"])
+    kind: Literal["ClusterTrainingRuntime", "TrainingRuntime"] = Field(
+        default="ClusterTrainingRuntime", description="ClusterTrainingRuntime, or TrainingRuntime: one in the job's namespace.",
+        examples=["TrainingRuntime"])
+
+
 LintRule = Annotated[str, Field(min_length=1, max_length=63, pattern=RULE_NAME)]
 
 
@@ -427,6 +436,18 @@ class Spec(Strict):
 
     framework: Framework = Field(description="tensorflow -> TFJob, pytorch -> PyTorchJob, xgboost -> XGBoostJob, "
                                             "jax -> JAXJob, paddle -> PaddleJob, sklearn/python -> batch/v1 Job.")
+    target: Literal["v1", "trainjob"] = Field(
+        default="v1",
+        description="v1: training-operator v1 kinds (TFJob, PyTorchJob, ...); trainjob: a Kubeflow Trainer v2 TrainJob "
+                    "(v2.3). The default comes from .specc.yaml above the spec, else v1. Changing it renames the job.",
+        examples=["trainjob"],
+    )
+    runtime: RuntimeRef | None = Field(
+        default=None,
+        description="target trainjob: run on this runtime of the cluster; without it specc picks torch-distributed "
+                    "for custom PyTorch images whose pod fits its runtimePatches, else renders its own TrainingRuntime.",
+        examples=[{"name": "torch-distributed"}],
+    )
     image: str | None = Field(default=None, max_length=512, pattern=IMAGE, description="Runtime image for built-in trainers.", examples=["ghcr.io/specc-dev/specc-runtime:0.1.0"])
     trainer: TrainerConfig | None = Field(default=None, description="A built-in trainer of the runtime.", examples=[{"name": "mnist", "learning_rate": 0.01, "batch_size": 150}])
     container: Container | None = Field(default=None, description="A custom image + command instead of a trainer.", examples=[{"image": "kubeflow/pytorch-dist-mnist:1.0", "command": ["python", "/opt/mnist/src/mnist.py"]}])

@@ -19,6 +19,9 @@ The rules (training-operator v1.9 for its kinds, the Job controller for batch/v1
 - activeDeadlineSeconds fails the job and stops every replica.
 - When the job ends, replicas still running are stopped (whatever cleanPodPolicy says); on
   success they count as succeeded, as the operator records them.
+- A kind with `jobset_action` (a TrainJob's JobSet) decides what a failed Job does: fail the job,
+  or stop every replica and start them all again as new pods (a JobSet restart), which also
+  starts the count of restarts against backoffLimit afresh (new Jobs).
 
 Local only: a job whose rules never decide (say, a TFJob of PS and Evaluator) ends when no
 replica is left running, succeeding if all exited 0; an interrupted run fails (Interrupted).
@@ -68,7 +71,9 @@ class Outcome:
     """How the job ended."""
 
     succeeded: bool
-    verdict: str  #: Succeeded, ReplicaFailed, BackoffLimitExceeded, DeadlineExceeded, PodFailurePolicy, Interrupted
+    #: Succeeded, ReplicaFailed, BackoffLimitExceeded, DeadlineExceeded, PodFailurePolicy, Interrupted, or
+    #: what a kind's jobset_action names (FailedJobs, FailJobSet, ReachedMaxRestarts)
+    verdict: str
     message: str
 
 
@@ -102,8 +107,10 @@ class Lifecycle:
         self.conditions: list[dict] = []
         self.events: list[tuple[str, str, str]] = []
         self.restarts = 0
+        self.jobset_restarts = 0
         self.started_at: float | None = None
         self.outcome: Outcome | None = None
+        self._now = 0.0
 
     @property
     def finished(self) -> bool:
@@ -112,7 +119,7 @@ class Lifecycle:
     # ---------------------------------------------------------------- events
     def start(self, now: float) -> list[Decision]:
         """The job is created: every replica starts."""
-        self.started_at = now
+        self.started_at = self._now = now
         self._condition("Created")
         decisions = [self._launch(r, START) for r in self._replicas.values()]
         self._condition("Running")
@@ -123,6 +130,7 @@ class Lifecycle:
         r = self._replicas[name]
         if self.finished or r.state != ACTIVE:
             return []
+        self._now = now
         m = r.member
         self._event("exited", pod=m.pod, code=code)
         rule = self.kind.fail_job_rule(self.spec, m.container, code)
@@ -155,6 +163,7 @@ class Lifecycle:
         """Time is `now`: the deadline may have passed, restarts may be due."""
         if self.finished:
             return []
+        self._now = now
         if self.deadline is not None and now - self.started_at >= self.deadline:
             return [_note(f"activeDeadlineSeconds {self.deadline:g} exceeded"), *self._finish("DeadlineExceeded")]
         decisions = []
@@ -200,6 +209,8 @@ class Lifecycle:
     def describe(self) -> str:
         """The job's status as `kubectl describe` lays it out."""
         status = self.status()
+        if hasattr(self.kind, "describe"):
+            return self.kind.describe(self.name, self.namespace, status, self.events)
         replica_statuses = status.get("replicaStatuses")
         lines = [f"Name:         {self.name}", f"Namespace:    {self.namespace}", f"Kind:         {self.kind.KIND}"]
         if replica_statuses is None:
@@ -246,7 +257,13 @@ class Lifecycle:
 
     def _finish(self, verdict: str, condition: tuple[str, str, str] | None = None, **fields) -> list[Decision]:
         """End the job with `verdict`: the kind's condition for it (`fields` fill in its message)
-        or else `condition`, and an event."""
+        or else `condition`, and an event. A failed Job of a kind with `jobset_action` may
+        restart every replica instead."""
+        if condition is None and verdict in getattr(self.kind, "JOB_FAILURES", ()):
+            action, outcome = self.kind.jobset_action(self.spec, verdict, self.jobset_restarts)
+            if action == "restart":
+                return self._restart_all(verdict)
+            verdict = outcome
         if condition is None:
             ctype, reason, template = self.table[verdict]
             condition = ctype, reason, self._format(template, **fields)
@@ -260,6 +277,15 @@ class Lifecycle:
                 if r.phase == ACTIVE:
                     r.state = SUCCEEDED
         return [Decision(SUCCEED if succeeded else FAIL, text=verdict), Decision(STOP_ALL)]
+
+    def _restart_all(self, why: str) -> list[Decision]:
+        """Stop every replica and start each again as a new pod after the restart delay."""
+        self.jobset_restarts += 1
+        self.restarts = 0
+        self._event("restart")
+        for r in self._replicas.values():
+            r.state, r.due, r.restart, r.left_failed = RESTARTING, self._now + self.restart_delay, RECREATE, 0
+        return [_note(f"the Job failed ({why}): restarting every replica (restart {self.jobset_restarts})"), Decision(STOP_ALL)]
 
     def _condition(self, what: str, **fields) -> tuple[str, str] | None:
         """Set the kind's condition for `what`, if it has one; its (reason, message)."""

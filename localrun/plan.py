@@ -34,7 +34,8 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_GRACE = 30.0
 #: Never inherited from the caller's environment: what the operator sets for any kind, the path
 #: map, and torchrun's per-process rank (a stale one would mislead a replica).
-NOT_INHERITED = frozenset({PATH_MAP_ENV, "LOCAL_RANK", *(name for k in WORKLOADS for name in k.OPERATOR_ENV)})
+NOT_INHERITED = frozenset({PATH_MAP_ENV, "LOCAL_RANK", *(name for k in WORKLOADS for name in k.OPERATOR_ENV),
+                           *(name for k in WORKLOADS for name in getattr(k, "NODE_ENV", ()))})
 _PYTHON_RE = re.compile(r"^python(3(\.\d+)?)?$")
 _VAR_REF_RE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.\-]*)\)")
 
@@ -103,8 +104,13 @@ def read(manifests: list[dict]) -> Workload:
         raise LocalRunError(f"expected exactly one {', '.join(names[:-1])} or {names[-1]} to run, found {found}")
     obj = jobs[0]
     kind = by_kind(obj["kind"])
-    spec = obj.get("spec") or {}
     name = _name(obj)
+    if hasattr(kind, "resolve"):  # a TrainJob reads its runtime too
+        try:
+            obj = kind.resolve(obj, manifests)
+        except ValueError as exc:
+            raise LocalRunError(f"{kind.KIND} {name}: {exc}") from None
+    spec = obj.get("spec") or {}
     reason = kind.cluster_only(spec)
     if reason:
         raise LocalRunError(f"{kind.KIND} {name} {reason}; it can only run in a cluster")
@@ -176,6 +182,8 @@ def make(workload: Workload, *, ports: Mapping[str, int], work_dir: Path, volume
         path_map, empty_dirs = layout.volumes(cwd, container, template)
         fields = {"metadata.name": m.pod, "metadata.namespace": workload.namespace, "status.podIP": LOOPBACK,
                   "status.hostIP": LOOPBACK, "spec.nodeName": hostname}
+        if hasattr(kind, "pod_fields"):
+            fields.update(kind.pod_fields(workload.obj, m.index))
         replica_env = _container_env(container, env, workload.configmaps, fields, layout.warn)
         replica_env.update(kind.replica_env(spec, m.rtype, m.index, m.container, addresses, job=workload.name))
         if path_map:

@@ -138,8 +138,10 @@ class Supervisor:
         self._write(lc.describe())
         outcome = lc.outcome
         state = "succeeded" if outcome.succeeded else f"failed ({outcome.verdict}): {outcome.message}"
-        self.note(f"{w.kind.KIND} {w.namespace}/{w.name} {state} (restarts: {lc.restarts}; "
-                  f"work dir: {self.plan.work_dir})")
+        restarts = f"restarts: {lc.restarts}"
+        if hasattr(w.kind, "jobset_action"):
+            restarts += f"; JobSet restarts: {lc.jobset_restarts}"
+        self.note(f"{w.kind.KIND} {w.namespace}/{w.name} {state} ({restarts}; work dir: {self.plan.work_dir})")
         return outcome.succeeded
 
     def _carry_out(self, decisions: list[Decision]) -> None:

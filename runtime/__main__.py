@@ -118,6 +118,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         grace = _stop_grace()
         cfg = _read_config(args.config)
+        _join_jobset(cfg.job.framework)
         task = task_from_env()
         work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="specc-"))
         work.mkdir(parents=True, exist_ok=True)
@@ -144,6 +145,14 @@ def run(argv: list[str] | None = None) -> int:
         if handlers:
             signal.setitimer(signal.ITIMER_REAL, 0)
             _install(handlers)
+
+
+def _join_jobset(framework: str) -> None:
+    """On a Kubeflow Trainer v2 node, export the TF_CONFIG or torch variables its JobSet implies
+    (runtime/jobset.py); elsewhere nothing changes."""
+    from runtime.jobset import environment
+
+    os.environ.update(environment(os.environ, framework))
 
 
 def _install(handlers: dict) -> dict:

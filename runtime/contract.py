@@ -23,6 +23,34 @@ CONFIG_ENV = "SPECC_CONFIG"
 #: local runner only; runtime.storage.local_path applies it.
 PATH_MAP_ENV = "SPECC_PATH_MAP"
 
+# A node of a Kubeflow Trainer v2 TrainJob (a JobSet pod) finds its place from these; runtime/jobset.py
+# turns them into TF_CONFIG or the torch rendezvous variables.
+#: The replicated job (and container) of a TrainJob's trainer nodes; pod i's hostname is
+#: `<trainjob>-node-0-<i>` under the headless Service `<trainjob>` (JobSet's defaults).
+NODE_JOB = "node"
+#: Number of nodes, set in the TrainJob's trainer.env.
+NUM_NODES_ENV = "SPECC_NUM_NODES"
+#: The JobSet's (= the TrainJob's) name, from the pod label below through the downward API.
+JOBSET_NAME_ENV = "SPECC_JOBSET_NAME"
+JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
+#: This node's index, from the annotation below (Kubernetes also sets JOB_COMPLETION_INDEX, but
+#: after the container's own env, where `$(VAR)` references cannot see it).
+NODE_INDEX_ENV = "SPECC_NODE_INDEX"
+COMPLETION_INDEX_ENV = "JOB_COMPLETION_INDEX"
+COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+#: `host:port` of every node, comma-separated, by index: set by the local runner only, in place of
+#: the DNS names that exist only in a cluster.
+NODE_ADDRESSES_ENV = "SPECC_NODE_ADDRESSES"
+#: The port MultiWorkerMirroredStrategy listens on in a node (the TFJob default), and the torch
+#: rendezvous port (Trainer's torch plugin opens 29500 on the node container).
+TF_NODE_PORT = 2222
+TORCH_NODE_PORT = 29500
+
+
+def node_host(jobset: str, index: int) -> str:
+    """The DNS name of node `index` of a JobSet with JobSet's default network settings."""
+    return f"{jobset}-{NODE_JOB}-0-{index}.{jobset}"
+
 #: Which frameworks each built-in trainer runs under.
 TRAINER_FRAMEWORKS: dict[str, tuple[str, ...]] = {
     "recommender": ("tensorflow",),

@@ -114,8 +114,7 @@ def _immutable(kind: str) -> tuple[str, ...]:
     kind module declares them (IMMUTABLE_FIELDS; none when it declares nothing)."""
     from compiler import kinds
 
-    mod = kinds.by_kind(kind)
-    return tuple(getattr(mod, "IMMUTABLE_FIELDS", ())) if mod is not None else ()
+    return kinds.immutable_fields(kind)
 
 
 _MISSING = object()
@@ -183,8 +182,8 @@ def make(base: Side, head: Side, paths: list[str]) -> tuple[Plan | None, list[Di
     either side (then no plan)."""
     from compiler import pipeline
 
-    head_units, head_diags = pipeline.process(head.specs, cache=False)
-    base_units, base_diags = pipeline.process(base.specs, cache=False)
+    head_units, head_diags = pipeline.process(head.specs, cache=False, defaults=head.defaults)
+    base_units, base_diags = pipeline.process(base.specs, cache=False, defaults=base.defaults)
     diags = [*head.diags, *head_diags, *base.diags, *(_relocate(d, base) for d in base_diags)]
     for p in paths:
         if p in head.missing and p in base.missing:

@@ -41,10 +41,18 @@ class Side:
     locate: Callable[[str], str] = str  # a file name -> where it is on this side
     #: a name -> the path a render from this side's root writes into source annotations
     tree_path: Callable[[str], str] = lambda name: os.path.normpath(_relative(name))
+    #: a spec name -> the `.specc.yaml` defaults that apply to it on this side (compiler/defaults.py)
+    defaults: Callable[[str], tuple[str, bytes] | None] = field(default=None, repr=False)  # type: ignore[assignment]
     ref: str | None = None
     commit: str | None = None
     dir: str | None = None
     _names: set[str] = field(default_factory=set, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.defaults is None:
+            from compiler.defaults import lookup
+
+            self.defaults = lookup
 
     def add(self, name: str, data: bytes) -> None:
         """A spec file, unless an earlier named path already brought it."""
@@ -97,7 +105,10 @@ def checkout(root: str, paths: list[str], rendered: str) -> Side:
     base = Path(root)
     if not base.is_dir():
         raise PlanError(f"--base-dir {root}: not a folder")
-    side = Side(root, dir=root, rendered_dir=rendered, locate=lambda name: str(base / _relative(name)))
+    from compiler.defaults import lookup_under
+
+    side = Side(root, dir=root, rendered_dir=rendered, locate=lambda name: str(base / _relative(name)),
+                defaults=lambda name: lookup_under(base, name))
     _read_specs(side, base, paths)
     folder = base / _relative(rendered)
     if folder.is_dir():
@@ -213,6 +224,31 @@ def _cat(sha: str, requests: list[str]) -> list[tuple[str, bytes]]:
     return answers
 
 
+def _git_defaults(sha: str, prefix: str) -> Callable[[str], tuple[str, bytes] | None]:
+    """The defaults lookup of a commit: the nearest `.specc.yaml` above a spec's tree path."""
+    from compiler.defaults import FILE_NAME
+
+    found: dict[str, tuple[str, bytes] | None] = {}
+
+    def at(folder: str) -> tuple[str, bytes] | None:
+        if folder not in found:
+            path = f"{folder}/{FILE_NAME}" if folder else FILE_NAME
+            (kind, data), = _cat(sha, [f"{sha}:{path}"])
+            name = os.path.relpath(path, prefix) if prefix else path  # as the working tree names it
+            found[folder] = (name, data) if kind == "blob" else None
+        return found[folder]
+
+    def lookup(name: str) -> tuple[str, bytes] | None:
+        folder = os.path.dirname(_repo_path(prefix, name))
+        while True:
+            hit = at(folder)
+            if hit is not None or not folder:
+                return hit
+            folder = os.path.dirname(folder)
+
+    return lookup
+
+
 def commit(ref: str | None, paths: list[str], rendered: str) -> Side:
     """The spec files under `paths` and the rendered/ folder in a commit (default: the merge base
     with origin/main, else main), read from git objects."""
@@ -223,6 +259,7 @@ def commit(ref: str | None, paths: list[str], rendered: str) -> Side:
     side = Side(f"{name} ({short})", ref=ref, commit=sha, rendered_dir=rendered)
     side.locate = lambda n: f"{where}:{_repo_path(prefix, n)}"
     side.tree_path = lambda n: _repo_path(prefix, n) or "."
+    side.defaults = _git_defaults(sha, prefix)
 
     wanted: list[tuple[str, str, str, int | None, str]] = []  # (name, mode, object, size, tree path)
     for p in paths:
