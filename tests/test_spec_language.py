@@ -347,3 +347,25 @@ def test_config_map_and_secret_volumes_with_sub_paths():
     assert [d.field for d in problems(bad)] == ["spec.volumes[0].subPath"]
     both = BASE + "  volumes: [{name: v, mountPath: /v, configMap: c, secret: s}]\n"
     assert any("set exactly one of" in d.message for d in problems(both))
+
+
+def test_a_pod_template_on_a_trainjob_uses_speccs_runtime():
+    """Trainer's runtime patches cannot carry a pod template: the TrainJob gets specc's own
+    TrainingRuntime (its container is `node`), and naming a platform runtime is refused there."""
+    text = BASE + """\
+  target: trainjob
+  podTemplate:
+    metadata: {annotations: {sidecar.istio.io/inject: "false"}}
+    spec: {imagePullSecrets: [{name: regcred}], containers: [{name: node, envFrom: [{secretRef: {name: hf}}]}]}
+"""
+    cj = compiled(text)
+    kinds_ = [o["kind"] for o in cj.objects]
+    assert kinds_ == ["TrainingRuntime", "TrainJob"]
+    runtime = cj.objects[0]
+    pod = runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]
+    assert pod["metadata"]["annotations"] == {"sidecar.istio.io/inject": "false"}
+    (node,) = pod["spec"]["containers"]
+    assert node["name"] == "node" and node["envFrom"] == [{"secretRef": {"name": "hf"}}]
+    assert all(validate_object(o) == [] for o in cj.objects)
+    named = text.replace("  target: trainjob\n", "  target: trainjob\n  runtime: {name: torch-distributed}\n")
+    assert [d.field for d in problems(named)] == ["spec.podTemplate"]

@@ -131,6 +131,13 @@ def patch_problems(job: TrainingJob, ref: tuple[str, str]) -> Iterator[tuple]:
     """(loc, message) of each setting a runtimePatch cannot carry onto runtime `ref`."""
     spec = job.spec
     builtin = runtime_policy(ref) is not None
+    fragments = [(("spec", "podTemplate"), spec.podTemplate)] + [
+        (("spec", "replicas", t, "podTemplate"), r.podTemplate) for t, r in (spec.replicas or {}).items()
+        if not isinstance(r, int)]
+    for loc, fragment in fragments:
+        if fragment is not None:
+            yield loc, ("a podTemplate needs specc's TrainingRuntime (a runtime patch carries only env, volumeMounts "
+                        "and securityContext of the runtime's own containers, and a few pod fields): drop spec.runtime")
     if spec.container is not None and spec.container.workingDir:
         yield ("spec", "container", "workingDir"), (
             "a runtime patch cannot set workingDir (a container patch carries env, volumeMounts and securityContext "
