@@ -67,11 +67,15 @@ def _read_config(path: str) -> RuntimeConfig:
     try:
         return load_runtime_config(text)
     except ValidationError as exc:
+        from runtime.contract import PATTERN_RULES
+
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         where = f"{loc}: " if loc else ""
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {where}{first['msg']}{more}") from None
+        # A pattern in words, not as a regular expression.
+        message = PATTERN_RULES.get(first.get("ctx", {}).get("pattern"), first["msg"])
+        raise ConfigError(f"{path}: {where}{message}{more}") from None
 
 
 #: Seconds a trainer gets after SIGTERM to reach ctx.check_stop() before it is interrupted.
