@@ -495,7 +495,7 @@ def pod_fields(obj: dict, index: int) -> dict[str, str]:
 
 
 def replica_env(spec: dict, rtype: str, index: int, container: str,
-                addresses: Mapping[str, Sequence[tuple[str, int]]]) -> dict[str, str]:
+                addresses: Mapping[str, Sequence[tuple[str, int]]], *, job: str = "") -> dict[str, str]:
     """What a node gets besides its container's env, locally: JOB_COMPLETION_INDEX (Kubernetes),
     SPECC_NODE_ADDRESSES (loopback in place of the JobSet's DNS names), and on a torch runtime the
     master's loopback address in PET_MASTER_ADDR."""
@@ -504,6 +504,16 @@ def replica_env(spec: dict, rtype: str, index: int, container: str,
     if "torch" in (spec.get("mlPolicy") or {}) and nodes_:
         env["PET_MASTER_ADDR"] = nodes_[0][0]
     return env
+
+
+def local_warnings(spec: dict) -> tuple[str, ...]:
+    """Nothing the local run leaves out beyond what `cluster_only` refuses."""
+    return ()
+
+
+def job_conditions(types) -> dict[str, tuple[str, str, str]]:
+    """The conditions Trainer writes, whatever the node group."""
+    return CONDITIONS
 
 
 def limits(spec: dict) -> tuple[int | None, float | None]:
