@@ -11,10 +11,10 @@ Pipeline (as the book's notebook, vectorised):
 5. DeepCollaborativeFiltering (two embeddings -> concat -> dropout -> dense -> relu -> dropout ->
    dense(1); `embed` and `head`), adam + mean squared logarithmic error, with the spec's
    hyper-parameters, starting from the weights the book's model gets under Keras 3 with the same
-   seed (keras_initial_weights). One engine trains it alone and under MultiWorkerMirroredStrategy
-   (Engine: XLA-compiled steps, Adam, one optimizer state and checkpoint layout); each epoch visits
-   the training rows in a permutation seeded by (seed, epoch), with dropout masks drawn in numpy
-   from (seed, epoch), and ends with the validation MSLE;
+   seed (keras_initial_weights). One engine (Engine: XLA-compiled steps, Adam, one optimizer state
+   and checkpoint layout) trains it alone and under MultiWorkerMirroredStrategy (MWMS); each epoch
+   visits the training rows in a permutation seeded by (seed, epoch), with dropout masks drawn in
+   numpy from (seed, epoch), and ends with the validation MSLE;
 6. export a SavedModel with the default serving signature (users, products: int64[None]) ->
    predictions: float32[None], plus metrics.json and ids.json, published atomically to
    `<model_root>/<directory>/<version>/`.
@@ -394,28 +394,28 @@ class Engine:
     (steps, rows, 3 * factors); weight 0 marks padding) and returns the sum of the batch losses
     weighted by their row counts and the row count (the epoch loss Keras reports is their ratio).
 
-    A step is one global batch; its loss is the mean MSLE over the batch's real rows. Worker r of
-    n computes the gradients of rows [r * rows / n, (r + 1) * rows / n) of the batch, which sum to
-    the batch's. Alone, one call is one XLA computation looping over the steps. With peers, each
-    step runs the same two XLA functions, gradients then update, with one all-reduce between them
-    (XLA on CPU cannot run collectives): every worker pads its slice's embedding-row gradients to
-    the whole batch, so the sum assembles the batch's. Every worker applies the same update to its
-    own copy of the variables, so the copies stay identical, and n workers train what one would,
-    but for the order of float additions.
+    A step is one global batch; its loss is the mean MSLE over the batch's real rows. Worker r of n
+    computes the gradients of rows [r * rows / n, (r + 1) * rows / n) of the batch, which sum to the
+    batch's. Alone, one call is one XLA computation looping over the steps (faster than calling the
+    two halves of a step one by one). With peers, each step runs the same two XLA functions,
+    gradients then update, with one all-reduce between them (XLA on CPU cannot run collectives):
+    every worker pads its slice's embedding-row gradients to the whole batch, so the sum assembles
+    the batch's. Every worker applies the same update to its own copy of the variables, so the
+    copies stay identical, and n workers train what one would, but for the order of float additions.
 
     The optimizer is Adam with Keras' defaults (b1 0.9, b2 0.999, eps 1e-7, bias correction as
-    tf-keras: alpha = lr * sqrt(1 - b2^t) / (1 - b1^t)), applied here rather than through
-    `keras.optimizers.Adam.apply_gradients`, whose per-step bookkeeping cost more than the
-    model's own step. Dense variables get the textbook update. For the embedding tables
-    (sparse gradients) every row's moments decay each step (also rows not in the batch), so
-    each table keeps its moments scaled by the running decay, m = c1 * M and v = c2 * V
-    (c1 = b1^k, c2 = b2^k): a step multiplies two scalars, adds the batch's gradient to the
-    batch's rows of M and V (over c1, c2), and moves every row by alpha * c1*M /
-    (sqrt(c2*V) + eps), one fused pass over the table. Duplicate rows in a batch sum before
-    squaring, as with a dense gradient. Every _FOLD_EVERY steps (an outer loop, so that XLA
-    does not turn a per-step condition into two more passes over each table) and at the end of
-    every call the scales are folded back into M and V, so nothing over- or underflows and a
-    checkpoint holds the plain moments (scales 1).
+    tf-keras: alpha = lr * sqrt(1 - b2^t) / (1 - b1^t)), applied here rather than by Keras: Keras
+    `fit`, even with jit_compile=True, is several times slower, and under MWMS on CPU it cannot
+    compile its collectives (bench/recommender_keras_fit.py). Dense variables get the textbook
+    update. For the embedding tables (sparse gradients) every row's moments decay each step (also
+    rows not in the batch), so each table keeps its moments scaled by the running decay, m = c1 * M
+    and v = c2 * V (c1 = b1^k, c2 = b2^k): a step multiplies two scalars, adds the batch's gradient
+    to the batch's rows of M and V (over c1, c2), and moves every row by alpha * c1*M / (sqrt(c2*V)
+    + eps), one fused pass over the table. Duplicate rows in a batch sum before squaring, as with a
+    dense gradient. Every _FOLD_EVERY steps (an outer loop, so that XLA does not turn a per-step
+    condition into two more passes over each table) and at the end of every call the scales are
+    folded back into M and V, so nothing over- or underflows and a checkpoint holds the plain
+    moments (scales 1).
 
     `optimizer_variables` (step, then m, v and the scales) is the optimizer state checkpoints
     save (OPTIMIZER_STATE), the same for any number of workers."""
