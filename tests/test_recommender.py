@@ -84,7 +84,7 @@ def test_matches_book_pandas_on_a_sample(tmp_path):
 
 @pytest.mark.slow
 def test_matches_book_pandas_on_full_data():
-    """The book's data has no constant product: the output is the book's, row for row (~15 s)."""
+    """The book's data has no constant product: the output is the book's, row for row."""
     want = book_preprocess(TRX)
     got = rec.preprocess(TRX.read_bytes(), str(TRX))
     np.testing.assert_array_equal(got.customer_ids, want.customerId.to_numpy(np.int64))
