@@ -19,6 +19,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml constraints.txt README* ./
 COPY compiler ./compiler
+COPY localrun ./localrun
 COPY runtime ./runtime
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # Versions come from constraints.txt (the same pins CI tests with); torch +cpu wheels need

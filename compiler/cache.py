@@ -39,8 +39,9 @@ def fingerprint() -> str:
     if _fingerprint is None:
         h = sha256(_FORMAT.encode())
         here = Path(__file__).resolve().parent
-        files = [p for d in (here, here / "build") for p in sorted(d.glob("*.py"))]
-        files += [here.parent / "runtime" / "config.py", here.parent / "runtime" / "rules.py", here / "spec_schema.json"]
+        files = [p for d in (here, here / "kinds") for p in sorted(d.glob("*.py"))]
+        files += [here.parent / "runtime" / n for n in ("config.py", "contract.py", "errors.py")]
+        files.append(here / "spec_schema.json")
         for p in files:
             st = p.stat()
             h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())

@@ -1,145 +1,97 @@
 """Cross-field rules of a validated spec, each reported at the location it concerns.
 
-`check(job)` returns `(loc, message)` pairs; compiler/validate.py turns them into located
-diagnostics. Pydantic handles types and ranges; these are the rules that span fields.
+`check(job)` returns `(loc, message[, "key"])` tuples; compiler/validate.py turns them into
+located diagnostics. The models (compiler/spec.py) handle types and ranges; these are the rules
+that span fields. Rules of one output kind live in its module (`check` in compiler/kinds/).
 """
 
 from __future__ import annotations
 
-import re
-from compiler.specdefs import JOB_REPLICA_TYPES, PYTORCH_REPLICA_TYPES, TF_REPLICA_TYPES
-from runtime.rules import CONFIG_MOUNT_DIR, TRAINER_FRAMEWORKS
+from compiler import kinds
+from compiler.kinds.pod import CONFIG_VOLUME
+from runtime.contract import CONFIG_ENV, CONFIG_MOUNT_DIR, TRAINER_FRAMEWORKS
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
-if TYPE_CHECKING:  # the models; at run time a job may also be a snapshot record (compiler/fastvalid.py)
+if TYPE_CHECKING:
     from typing import Iterator
 
     from compiler.spec import TrainingJob
 
 Loc = tuple[str | int, ...]
 
-#: Length of the content-hash suffix appended to hashed names ("-" + 8 hex digits).
-HASH_SUFFIX_LEN = 9
-#: Volume name reserved for the runtime config ConfigMap.
-CONFIG_VOLUME = "specc-config"
-
-# Env names that hold credentials: their values must come from a Secret.
-_SECRET_NAME = re.compile(
-    r"(SECRET|PASSWORD|PASSWD|TOKEN|ACCESS_KEY|ACCESSKEY|API_KEY|APIKEY|PRIVATE_KEY|CREDENTIAL)", re.I
-)
-# Values that look like credentials whatever their name (AWS access key ids, private keys...).
-_SECRET_VALUE = re.compile(r"(AKIA|ASIA)[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----|(ghp|gho|github_pat)_[A-Za-z0-9_]{20,}")
-
-
-def replica_types(framework: str) -> tuple[str, ...]:
-    """The canonical replica type names allowed for a framework."""
-    if framework == "tensorflow":
-        return TF_REPLICA_TYPES
-    if framework == "pytorch":
-        return PYTORCH_REPLICA_TYPES
-    return JOB_REPLICA_TYPES
-
-
-def default_replicas(framework: str) -> dict[str, int]:
-    """Replica types and counts used when a spec names none."""
-    return {"Master": 1, "Worker": 1} if framework == "pytorch" else {"Worker": 1}
-
-
-def name_budget(job: TrainingJob) -> int:
-    """The longest job name whose pods `<job>-<type>-<index>` (and hash suffix) fit 63 chars."""
-    spec = job.spec
-    replicas = {k: r.count for k, r in (spec.replicas or {}).items()} or default_replicas(spec.framework)
-    longest = max(len(t) for t in replicas)
-    digits = len(str(max(replicas.values()) - 1))
-    suffix = HASH_SUFFIX_LEN if spec.naming == "hashed" else 0
-    if spec.framework in ("sklearn", "python"):
-        # batch/v1 Job pods are named <job>-<5 random chars>; the Job controller also labels
-        # pods with the job name (63 max).
-        return 63 - 6 - suffix
-    return 63 - 2 - longest - digits - suffix
-
-
 def check(job: TrainingJob) -> list[tuple]:
     """All cross-field problems of a spec as (loc, message[, "key"]); "key" places it at the key."""
-    return list(_check(job))
+    return list(_check(job)) or list(_check_admission(job))
 
 
-def _check(job: TrainingJob) -> Iterator[tuple[Loc, str]]:
+def _check(job: TrainingJob) -> Iterator[tuple]:
     spec = job.spec
     fw = spec.framework
+    kind = kinds.workload(job)
+    types = kinds.framework_kind(job)  # the kind whose replica types the spec is written in
     # What runs.
     if (spec.trainer is None) == (spec.container is None):
         yield ("spec",), "set exactly one of 'trainer' (a built-in trainer) or 'container' (a custom image)"
     if spec.trainer is not None:
         allowed = TRAINER_FRAMEWORKS[spec.trainer.name]
         if fw not in allowed:
+            custom_only = all(fw not in frameworks for frameworks in TRAINER_FRAMEWORKS.values())
             yield ("spec", "trainer", "name"), (
-                f"trainer '{spec.trainer.name}' runs under framework {' or '.join(allowed)}, not {fw}"
+                (f"framework {fw} runs a custom image only: set spec.container instead of a trainer; " if custom_only else "")
+                + f"trainer '{spec.trainer.name}' runs under framework {' or '.join(allowed)}, not {fw}"
             )
+        if spec.trainer.name == "recommender" and spec.trainer.export_directory is None and spec.trainer.directory_uri is None:
+            yield ("spec", "trainer", "directory_uri"), "set export_directory or directory_uri (where the export folder name is read)"
     if spec.container is not None and spec.image is not None:
         yield ("spec", "image"), "'image' is the runtime image for built-in trainers; set container.image instead"
 
     # Replicas.
-    allowed_types = replica_types(fw)
     replicas = spec.replicas
     if replicas is not None:
         if not replicas:
             yield ("spec", "replicas"), "name at least one replica type"
         for rtype, rep in replicas.items():
-            if rtype not in allowed_types:
-                hint = next((t for t in allowed_types if t.lower() == rtype.lower()), None)
-                msg = f"unknown replica type '{rtype}' for {fw}; use one of {', '.join(allowed_types)}"
+            if rtype not in types.REPLICA_TYPES:
+                hint = next((t for t in types.REPLICA_TYPES if t.lower() == rtype.lower()), None)
+                msg = f"unknown replica type '{rtype}' for {fw}; use one of {', '.join(types.REPLICA_TYPES)}"
                 if hint:
                     msg = f"replica type must be written '{hint}' (canonical case), not '{rtype}'"
                 yield ("spec", "replicas", rtype), msg, "key"
-                continue
-            if rtype in ("Chief", "Master") and rep.count != 1:
+            elif rtype in types.SINGLETONS and (rep if isinstance(rep, int) else rep.count) != 1:
                 yield ("spec", "replicas", rtype, "count"), f"{rtype} must have exactly 1 replica"
-            if fw in ("sklearn", "python"):
-                if rep.count != 1:
-                    yield ("spec", "replicas", rtype, "count"), f"a {fw} job runs as one batch/v1 Job pod: count must be 1"
-                if rep.restartPolicy == "Always":
-                    yield ("spec", "replicas", rtype, "restartPolicy"), "a batch/v1 Job cannot use restartPolicy Always; use OnFailure, ExitCode or Never"
-        if fw == "tensorflow" and "Chief" in replicas and "Master" in replicas:
-            yield ("spec", "replicas", "Master"), "a TFJob has at most one of Chief and Master"
-        if fw == "pytorch":
-            for need in PYTORCH_REPLICA_TYPES:
-                if need not in replicas:
-                    yield ("spec", "replicas"), f"a PyTorchJob needs a {need} replica (Master exactly 1, Worker >= 1)"
+    yield from kinds.check_target(job)
+    yield from kind.check(job)
+    reps = [(t, r) for t, r in (replicas or {}).items() if not isinstance(r, int)]
+    if spec.trainer is not None:
+        for t, r in reps:
+            if r.command is not None:
+                yield ("spec", "replicas", t, "command"), "command applies to custom containers (spec.container) only; a built-in trainer runs specc's runtime"
 
-    # Framework-specific fields.
-    if fw != "pytorch":
-        if spec.elasticPolicy is not None:
-            yield ("spec", "elasticPolicy"), "elasticPolicy applies to framework pytorch only"
-        if spec.nprocPerNode is not None:
-            yield ("spec", "nprocPerNode"), "nprocPerNode applies to framework pytorch only"
-    if fw != "tensorflow" and spec.successPolicy is not None:
-        yield ("spec", "successPolicy"), "successPolicy applies to framework tensorflow only"
-    ep = spec.elasticPolicy
-    if ep is not None and ep.minReplicas and ep.maxReplicas and ep.minReplicas > ep.maxReplicas:
-        yield ("spec", "elasticPolicy", "minReplicas"), "minReplicas must not exceed maxReplicas"
-    rp = spec.runPolicy
-    if fw in ("sklearn", "python"):
-        for field in ("cleanPodPolicy", "schedulingPolicy"):
-            if getattr(rp, field) is not None:
-                yield ("spec", "runPolicy", field), f"{field} applies to TFJob / PyTorchJob only"
-    if spec.scheduling.queue is not None and rp.suspend is not None:
+    # Fields of other kinds.
+    for other in kinds.WORKLOADS:
+        if other is kind or other is types:
+            continue
+        for field in other.SPEC_FIELDS:
+            if getattr(spec, field) is not None:
+                yield ("spec", field), f"{field} applies to framework {' or '.join(other.FRAMEWORKS)} only"
+    if spec.scheduling.queue is not None and spec.runPolicy.suspend is not None:
         yield ("spec", "runPolicy", "suspend"), "Kueue owns suspend when scheduling.queue is set; remove runPolicy.suspend"
 
     # Name budget.
-    budget = name_budget(job)
+    budget = kind.name_budget(job)
     if len(job.metadata.name) > budget:
         yield ("metadata", "name"), (
             f"name is {len(job.metadata.name)} characters; at most {budget} fit so that every pod name "
-            f"<job>-<type>-<index>{' and the hash suffix' if spec.naming == 'hashed' else ''} stays within 63"
+            f"{getattr(kind, 'POD_NAME_PATTERN', '<job>-<type>-<index>')}"
+            f"{' and the hash suffix' if spec.naming == 'hashed' else ''} stays within 63"
         )
 
     # Volumes.
     seen_names: dict[str, int] = {}
     seen_paths: dict[str, int] = {}
     for i, vol in enumerate(spec.volumes):
-        if (vol.persistentVolumeClaim is None) == (vol.emptyDir is None):
-            yield ("spec", "volumes", i), "set exactly one of persistentVolumeClaim or emptyDir"
+        if sum(getattr(vol, src) is not None for src in _VOLUME_SOURCES) != 1:
+            yield ("spec", "volumes", i), f"set exactly one of {', '.join(_VOLUME_SOURCES)}"
         if vol.name == CONFIG_VOLUME:
             yield ("spec", "volumes", i, "name"), f"volume name '{CONFIG_VOLUME}' is reserved for the runtime config"
         elif vol.name in seen_names:
@@ -152,40 +104,186 @@ def _check(job: TrainingJob) -> Iterator[tuple[Loc, str]]:
             yield ("spec", "volumes", i, "mountPath"), f"duplicate mountPath {vol.mountPath} (first at volumes[{seen_paths[path]}])"
         seen_paths.setdefault(path, i)
 
-    # Env: no literal credentials; no clash with the variables specc sets.
+    # Resources: a limit below its request is refused by the API server.
+    res = [(("spec", "resources"), spec.resources)] + [(("spec", "replicas", t, "resources"), r.resources) for t, r in reps]
+    for base, r in res:
+        if r is None:
+            continue
+        for request, limit in (("cpu", "cpuLimit"), ("memory", "memoryLimit")):
+            yield from _request_within_limit(base, r, request, limit)
+
+    # Tolerations, as the API server validates them.
+    for i, tol in enumerate(spec.scheduling.tolerations):
+        loc = ("spec", "scheduling", "tolerations", i)
+        operator = tol.operator or "Equal"
+        if not tol.key and operator != "Exists":
+            yield (*loc, "operator"), "a toleration without a key matches every taint and needs operator: Exists"
+        if operator == "Exists" and tol.value:
+            yield (*loc, "value"), "operator Exists matches any value: remove value (or use operator: Equal)"
+        if tol.tolerationSeconds is not None and tol.effect != "NoExecute":
+            yield (*loc, "tolerationSeconds"), "tolerationSeconds applies only to effect: NoExecute"
+
+    # Pod template fragments.
+    yield from _pod_templates(job, kind, reps)
+
+    # Env: no clash with the variables specc sets; references name exactly one source.
     envs: list[tuple[Loc, dict]] = [(("spec", "env"), spec.env)]
-    envs += [(("spec", "replicas", t, "env"), r.env) for t, r in (replicas or {}).items()]
-    reserved = {"SPECC_CONFIG", "TF_CONFIG", "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK"}
+    envs += [(("spec", "replicas", t, "env"), r.env) for t, r in reps]
+    reserved = {CONFIG_ENV, *(name for k in kinds.WORKLOADS for name in k.OPERATOR_ENV)}
     if spec.storage is not None and spec.storage.credentials is not None:
         reserved |= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     for base, env in envs:
         for name, value in env.items():
             if name in reserved:
                 yield (*base, name), f"{name} is set by specc or the training operator; do not set it here"
-            elif isinstance(value, str) and value and (_SECRET_NAME.search(name) or _SECRET_VALUE.search(value)):
-                yield (*base, name), (
-                    f"literal credential in {name}: reference a Kubernetes Secret instead "
-                    "({secretKeyRef: {name: <secret>, key: <key>}})"
-                )
             elif not isinstance(value, str):
                 refs = [k for k in ("secretKeyRef", "configMapKeyRef", "fieldRef") if getattr(value, k) is not None]
                 if len(refs) != 1:
                     yield (*base, name), "set exactly one of secretKeyRef, configMapKeyRef or fieldRef"
-    # Credential-looking values in args and commands.
-    arg_lists: list[tuple[Loc, list[str]]] = [(("spec", "replicas", t, "args"), r.args) for t, r in (replicas or {}).items()]
-    if spec.container is not None:
-        arg_lists += [(("spec", "container", "command"), spec.container.command), (("spec", "container", "args"), spec.container.args)]
-    for base, args in arg_lists:
-        for i, arg in enumerate(args):
-            if _SECRET_VALUE.search(arg) or re.search(r"(?i)(password|secret|token|access[_-]?key)=\S", arg):
-                yield (*base, i), "literal credential in an argument: pass it through env from a Secret"
-    for key, value in job.metadata.annotations.items():
-        if _SECRET_VALUE.search(value):
-            yield ("metadata", "annotations", key), "literal credential in an annotation"
 
     # Storage.
     if spec.trainer is not None and spec.storage is None and _uses_s3(spec.trainer):
         yield ("spec", "trainer"), "the trainer reads or writes s3:// URIs: set spec.storage.endpoint (and credentials)"
+
+
+_VOLUME_SOURCES = ("persistentVolumeClaim", "emptyDir", "configMap", "secret")
+
+
+def _reserved_env(job: TrainingJob) -> set[str]:
+    """Env variables specc or the operator sets in the main container."""
+    names = {CONFIG_ENV, *(name for k in kinds.WORKLOADS for name in k.OPERATOR_ENV)}
+    if job.spec.storage is not None and job.spec.storage.credentials is not None:
+        names |= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    return names
+
+
+_FIRST_CLASS = {
+    "image": "spec.replicas.<Type>.image (or spec.image / spec.container.image)",
+    "command": "spec.replicas.<Type>.command (or spec.container.command)",
+    "args": "spec.replicas.<Type>.args (or spec.container.args)",
+}
+_OWN_LABELS = ("app.kubernetes.io/managed-by", "app.kubernetes.io/name", "specc.dev/job")
+
+
+def _pod_templates(job: TrainingJob, kind, reps: list) -> Iterator[tuple]:
+    """podTemplate fragments: valid against the pinned PodTemplateSpec schema, off the fields specc
+    owns, and, merged, a pod Kubernetes accepts."""
+    spec = job.spec
+    fragments = [(("spec", "podTemplate"), spec.podTemplate)] + [
+        (("spec", "replicas", t, "podTemplate"), r.podTemplate) for t, r in reps]
+    fragments = [(base, f) for base, f in fragments if f is not None]
+    if not fragments:
+        return
+    from compiler.podtemplate import problems
+
+    for base, frag in fragments:
+        for key in (frag.metadata.labels if frag.metadata else {}):
+            if key in _OWN_LABELS:
+                yield (*base, "metadata", "labels", key), f"label {key} is specc's (it identifies the job's pods); use another key", "key"
+        if frag.spec is None:
+            continue
+        for loc, message, at_key in problems({"spec": frag.spec}):
+            yield ((*base, *loc), message, "key") if at_key else ((*base, *loc), message)
+        yield from _owned(job, kind, (*base, "spec"), frag.spec)
+    yield from _merged_pods(job, kind, fragments)
+
+
+def _owned(job: TrainingJob, kind, base: Loc, pod: dict) -> Iterator[tuple]:
+    """Fields of a fragment's PodSpec that specc sets: a located error, never a silent override."""
+    if "restartPolicy" in pod:
+        yield (*base, "restartPolicy"), ("the operator sets the pod's restartPolicy from the replica's: "
+                                          "set spec.replicas.<Type>.restartPolicy"), "key"
+    for i, vol in enumerate(pod.get("volumes") or []):
+        if isinstance(vol, dict) and str(vol.get("name", "")).startswith("specc-"):
+            yield (*base, "volumes", i, "name"), "volume names starting with specc- are specc's (the runtime config, /dev/shm)"
+    reserved = _reserved_env(job)
+    for i, c in enumerate(pod.get("containers") or []):
+        if not isinstance(c, dict) or c.get("name") != kind.CONTAINER:
+            continue
+        where = (*base, "containers", i)
+        for field, instead in _FIRST_CLASS.items():
+            if field in c and job.spec.trainer is not None and field != "image":
+                yield (*where, field), (f"the built-in trainer's {field} is specc's runtime; pass extra arguments "
+                                        "with spec.replicas.<Type>.args"), "key"
+            elif field in c:
+                yield (*where, field), f"the {kind.CONTAINER} container's {field} is set by specc: use {instead}", "key"
+        for j, e in enumerate(c.get("env") or []):
+            if isinstance(e, dict) and e.get("name") in reserved:
+                yield (*where, "env", j, "name"), f"{e['name']} is set by specc or the training operator; do not set it here"
+        for j, m in enumerate(c.get("volumeMounts") or []):
+            if isinstance(m, dict) and (str(m.get("name", "")).startswith("specc-") or m.get("mountPath") == CONFIG_MOUNT_DIR):
+                yield (*where, "volumeMounts", j), f"{CONFIG_MOUNT_DIR} and the specc- volumes are mounted by specc"
+
+
+_NATIVE = ("cpu", "memory", "ephemeral-storage")
+
+
+def _merged_pods(job: TrainingJob, kind, fragments: list) -> Iterator[tuple]:
+    """What Kubernetes checks on the pod once the fragments are merged in: images, unique container
+    names, mounts of existing volumes, requests within limits, extended resources not overcommitted."""
+    from compiler.kinds.pod import pod_template
+    from compiler.naming import Names
+    from compiler.quantity import parse_quantity
+
+    names = Names.for_job(job.metadata.name)
+    where_of = dict(fragments)
+    for rtype, rep in kinds.replicas(job).items():
+        base = next((b for b in ((("spec", "replicas", rtype, "podTemplate")), ("spec", "podTemplate")) if b in where_of), None)
+        if base is None:
+            continue
+        try:
+            pod = pod_template(job, names, rep, container_name=kind.CONTAINER, port=kind.PORT)["spec"]
+        except (TypeError, AttributeError, ValueError):
+            continue  # a malformed fragment, reported by the schema
+        containers = [("containers", c) for c in pod.get("containers") or []] + \
+                     [("initContainers", c) for c in pod.get("initContainers") or []]
+        seen: set = set()
+        volumes = {v.get("name") for v in pod.get("volumes") or [] if isinstance(v, dict)}
+        for field, c in containers:
+            if not isinstance(c, dict):
+                continue
+            name = c.get("name")
+            if name in seen:
+                yield base, f"{rtype} pods have two containers named {name!r} (containers and initContainers share names)"
+            seen.add(name)
+            if not c.get("image"):
+                yield base, (f"{rtype} pods: container {name!r} has no image; the main container is named "
+                             f"{kind.CONTAINER!r} (a fragment naming another container adds one)")
+            for m in c.get("volumeMounts") or []:
+                if isinstance(m, dict) and m.get("name") not in volumes:
+                    yield base, f"{rtype} pods: container {name!r} mounts volume {m.get('name')!r}, which the pod does not have"
+            res = c.get("resources") or {}
+            requests, limits = res.get("requests") or {}, res.get("limits") or {}
+            for rname, req in requests.items():
+                lim = limits.get(rname)
+                try:
+                    over = lim is not None and parse_quantity(req) > parse_quantity(lim)
+                    unequal = rname not in _NATIVE and not rname.startswith("hugepages-") and (
+                        lim is None or parse_quantity(req) != parse_quantity(lim))
+                except ValueError:
+                    continue  # not a quantity: the schema or the API says so
+                if over:
+                    yield base, f"{rtype} pods: container {name!r} limits {rname} to {lim}, below its request {req}"
+                elif unequal:
+                    yield base, (f"{rtype} pods: container {name!r} requests {rname} {req} without an equal limit; "
+                                 "an extended resource cannot be overcommitted: set its limit to the request")
+
+
+def _check_admission(job: TrainingJob) -> Iterator[tuple]:
+    """A kind's last word, asked only of a spec that passed every other rule."""
+    kind = kinds.workload(job)
+    if hasattr(kind, "admission_check"):
+        yield from kind.admission_check(job)
+
+
+def _request_within_limit(base: Loc, r, request: str, limit: str) -> Iterator[tuple]:
+    req, lim = getattr(r, request), getattr(r, limit)
+    if req is None or lim is None:
+        return
+    from compiler.quantity import parse_quantity
+
+    if parse_quantity(req) > parse_quantity(lim):
+        yield (*base, limit), f"{limit} {lim} is below the {request} request {req}; a limit must be at least the request"
 
 
 def _uses_s3(trainer) -> bool:

@@ -1,86 +1,78 @@
-"""Compile stage: a validated TrainingJob -> its Kubernetes objects (plain dicts)."""
+"""Compile stage: a validated TrainingJob -> its Kubernetes objects (plain dicts), named."""
 
 from __future__ import annotations
 
-from compiler.build import configmap, job as batch_job, pytorchjob, tfjob
-from compiler.build.common import Names
+from compiler import kinds
 from compiler.compiled import CompiledJob
-from compiler.digest import sha256
-from compiler.emit import dump_json_compatible
+from compiler.kinds import configmap
+from compiler.naming import Names, content_hash
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
-if TYPE_CHECKING:  # the models; at run time a job may also be a snapshot record (compiler/fastvalid.py)
+if TYPE_CHECKING:
     from compiler.spec import TrainingJob
 
-#: Bump when the compiled shape changes in a way that should re-run jobs.
-FORMAT_VERSION = "1"
 
-_WORKLOADS = {"tensorflow": tfjob.build, "pytorch": pytorchjob.build, "sklearn": batch_job.build, "python": batch_job.build}
-
-
-def _objects(job: TrainingJob, names: Names, source: str | None) -> list[dict]:
-    objs = []
-    if job.spec.trainer is not None:
-        objs.append(configmap.build(job, names, source=source))
-    objs.append(_WORKLOADS[job.spec.framework](job, names, source=source))
-    return objs
+#: Client-side apply (`kubectl apply`, Argo CD's default) stores the whole object as JSON in this
+#: annotation, and the API server caps an object's annotations at 256 KiB in total.
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+MAX_ANNOTATION_BYTES = 262_144
 
 
-SOURCE_ANNOTATION = "specc.dev/source"
+def applied_size(obj: dict) -> int:
+    """Bytes of annotations an object carries once client-side apply has stored it."""
+    import json
+
+    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    own = obj.get("metadata", {}).get("annotations") or {}
+    return len(LAST_APPLIED) + len(body) + sum(len(k.encode()) + len(v.encode()) for k, v in own.items())
 
 
-def _without_source(obj: dict) -> dict:
-    ann = obj["metadata"].get("annotations")
-    if not ann or SOURCE_ANNOTATION not in ann:
-        return obj
-    md = dict(obj["metadata"])
-    rest = {k: v for k, v in ann.items() if k != SOURCE_ANNOTATION}
-    if rest:
-        md["annotations"] = rest
-    else:
-        del md["annotations"]
-    return {**obj, "metadata": md}
-
-
-def _hash(objects: list[dict]) -> str:
-    """8 hex digits of SHA-256 over the objects, ignoring which file they came from."""
-    plain = [_without_source(o) for o in objects]
-    return sha256((FORMAT_VERSION + dump_json_compatible(plain)).encode()).hexdigest()[:8]
-
-
-def content_hash(job: TrainingJob) -> str:
-    """8 hex digits of SHA-256 over the objects compiled under the spec's own name."""
-    return _hash(_objects(job, Names.for_job(job.metadata.name), None))
-
-
-def _rename(objects: list[dict], old: Names, new: Names) -> None:
-    """Give compiled objects their final names: the workload, its ConfigMap and the
-    ConfigMap volumes that refer to it (the only places a job's own name appears)."""
+def too_large(objects: list[dict]) -> list[str]:
+    """A message for each object the API server would refuse under client-side apply."""
+    out = []
     for obj in objects:
-        md = obj["metadata"]
-        md["name"] = {old.job: new.job, old.config: new.config}[md["name"]]
-        spec = obj.get("spec", {})
-        templates = [rs["template"] for key in ("tfReplicaSpecs", "pytorchReplicaSpecs") for rs in spec.get(key, {}).values()]
-        if "template" in spec:
-            templates.append(spec["template"])
-        for t in templates:
-            for vol in t["spec"].get("volumes", []):
-                if "configMap" in vol and vol["configMap"]["name"] == old.config:
-                    vol["configMap"]["name"] = new.config
+        size = applied_size(obj)
+        if size > MAX_ANNOTATION_BYTES:
+            out.append(f"the rendered {obj['kind']} is too large to apply: with its last-applied-configuration "
+                       f"annotation it needs {size:,} bytes of annotations, and Kubernetes allows {MAX_ANNOTATION_BYTES:,} "
+                       "(kubectl apply and Argo CD store the whole object there); make the spec smaller")
+    return out
+
+
+def objects(job: TrainingJob, names: Names, source: str | None, config: str | None = None) -> list[dict]:
+    """The objects of a job under the given names, in apply order (ConfigMap first, the workload
+    last); `config` is the trainer's config.json when already made."""
+    kind = kinds.workload(job)
+    if hasattr(kind, "objects"):
+        return kind.objects(job, names, source, config)
+    out = []
+    if job.spec.trainer is not None:
+        out.append(configmap.build(job, names, source=source, text=config))
+    out.append(kind.build(job, names, source=source))
+    return out
+
+
+def job_name(job: TrainingJob, config: str | None = None) -> str:
+    """metadata.name, plus the content hash of the job's objects under hashed naming."""
+    base = job.metadata.name
+    if job.spec.naming == "fixed":
+        return base
+    objs = objects(job, Names.for_job(base), None, config)
+    kind = kinds.workload(job)
+    if hasattr(kind, "hash_view"):
+        objs = kind.hash_view(objs)
+    return f"{base}-{content_hash(objs)}"
 
 
 def compile_job(job: TrainingJob, source: str) -> CompiledJob:
-    """The ConfigMap (for built-in trainers) and workload object of a spec."""
-    base = Names.for_job(job.metadata.name)
-    objects = _objects(job, base, source)
-    name = base.job
-    if job.spec.naming == "hashed":
-        name = f"{base.job}-{_hash(objects)}"
-        _rename(objects, base, Names.for_job(name))
+    """The named objects of a spec read from `source`: built once under the spec's own name for
+    the hash, and once under the final name."""
+    config = configmap.config_text(job) if job.spec.trainer is not None else None
+    name = job_name(job, config)
     return CompiledJob(
         source=source,
         spec_name=job.metadata.name,
         namespace=job.metadata.namespace,
         job_name=name,
-        objects=tuple(objects),
+        objects=tuple(objects(job, Names.for_job(name), source, config)),
     )

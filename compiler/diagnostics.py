@@ -13,15 +13,16 @@ class ExitCode(IntEnum):
     """Exit statuses of `specc`."""
 
     OK = 0
-    DIFF = 1  # `specc render --check` / `diff`: rendered output differs from what is on disk
+    DIFF = 1  # `specc render --check` / `diff`: rendered output differs from what is on disk; `plan --fail-on`: a gated action
     INVALID = 2  # invalid input (spec, YAML, file) or bad usage
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 
 class Diagnostic:
     """One problem at a 1-based line and column of a file; `field` is a dotted path or "".
 
     Immutable and hashable. A plain class, not a dataclass: importing dataclasses (and through
-    it inspect) would cost every `specc render` ~10 ms.
+    it inspect) would slow every `specc render` down.
     """
 
     __slots__ = ("path", "line", "col", "field", "message", "severity", "rule")
@@ -47,7 +48,7 @@ class Diagnostic:
         return f"Diagnostic({', '.join(f'{n}={v!r}' for n, v in zip(self.__slots__, self._values()))})"
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}:{self.col}: "
+        where = f"{one_line(self.path)}:{self.line}:{self.col}: "
         return f"{where}{self.field}: {self.message}" if self.field else f"{where}{self.message}"
 
     def to_dict(self) -> dict:
@@ -67,6 +68,15 @@ class SpecError(Exception):
 
     def __str__(self) -> str:
         return format_text(self.diagnostics)
+
+
+def one_line(text: str) -> str:
+    """`text` as is when it is printable on one line, else quoted with escapes (JSON style)."""
+    if text.isprintable():
+        return text
+    import json
+
+    return json.dumps(text)
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str | None:

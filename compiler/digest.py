@@ -1,4 +1,4 @@
-"""SHA-256 for the render path without importing hashlib (its OpenSSL binding costs ~3 ms of
+"""SHA-256 for the render path without importing hashlib (its OpenSSL binding slows
 every `specc render` start-up); the same digest either way."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Find spec files: the one part of loading that a render-cache hit still needs.
+"""Find and read spec files: the part of loading that a render-cache hit still needs.
 
 Kept free of the YAML and diagnostics machinery (imported only to report a problem) so that
 `specc render` of unchanged specs starts fast.
@@ -7,10 +7,19 @@ Kept free of the YAML and diagnostics machinery (imported only to report a probl
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
-from collections.abc import Sequence
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 SPEC_SUFFIXES = (".yaml", ".yml")
+# A spec's path is written into every file rendered from it (header comment, source annotation)
+# and into diagnostics: only letters, digits, combining marks, space and these are allowed.
+_SAFE_ASCII = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._-+@=,~/")
+MAX_FILE_BYTES = 1 << 20
+"""Largest spec file accepted (1 MiB); bigger files are refused before they are read."""
 
 
 def _diag(path: str, line: int, col: int, message: str):
@@ -32,14 +41,24 @@ def discover(paths: Sequence[str | Path]) -> list[Path]:
         if p.is_dir():
             files = sorted(
                 f for f in p.rglob("*")
-                if f.suffix in SPEC_SUFFIXES and f.is_file()
+                if f.suffix in SPEC_SUFFIXES and not f.is_dir()
                 and not any(part.startswith(".") for part in f.relative_to(p).parts)
             )
             if not files:
                 diags.append(_diag(str(p), 1, 1, f"no .yaml/.yml specs in {p}"))
             for f in files:
-                found.setdefault(f, None)
+                problem = unsafe_path(str(f)) or (None if f.is_file() else
+                                                  f"{_what(f)}, not a spec file: remove it or rename it without .yaml/.yml")
+                if problem:
+                    diags.append(_diag(str(f), 1, 1, problem))
+                else:
+                    found.setdefault(f, None)
+        elif unsafe_path(str(p)):
+            diags.append(_diag(str(p), 1, 1, unsafe_path(str(p))))
         elif p.exists():
+            if not p.is_file():
+                diags.append(_diag(str(p), 1, 1, f"{_what(p)}, not a spec file: name a regular .yaml/.yml file or a folder"))
+                continue
             found.setdefault(p, None)
         else:
             diags.append(_diag(str(p), 1, 1, "file not found"))
@@ -48,3 +67,70 @@ def discover(paths: Sequence[str | Path]) -> list[Path]:
 
         raise SpecError(diags)
     return sorted(found, key=lambda f: (os.path.normpath(f), str(f)))
+
+
+def unsafe_path(path: str) -> str | None:
+    """Why a spec path cannot be used (a character outside the safe set), or None."""
+    if all(c in _SAFE_ASCII for c in path):
+        return None
+    import unicodedata
+
+    for i, c in enumerate(path):
+        if c in _SAFE_ASCII or (c > "\x7f" and unicodedata.category(c)[0] in "LNM"):
+            continue
+        code = f"U+{ord(c):04X} {unicodedata.name(c, '')}".rstrip()
+        return (f"spec file names may hold letters, digits, space and ._-+@=,~/ only; character {i + 1} of the path "
+                f"is {code}: rename the file or folder")
+    return None
+
+
+def _what(p: Path) -> str:
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        return "a broken symbolic link" if p.is_symlink() else "unreadable"
+    for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_spec(path: str | Path) -> bytes:
+    """The bytes of a spec file (at most MAX_FILE_BYTES). Anything but a regular file is refused
+    without blocking on it (a FIFO is opened non-blocking and refused)."""
+    name = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise _error(name, "file not found") from None
+    except IsADirectoryError:
+        raise _error(name, "is a directory, expected a .yaml/.yml file") from None
+    except OSError as e:
+        raise _error(name, f"cannot read file: {e.strerror or e}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise _error(name, "is a directory, expected a .yaml/.yml file")
+        if not stat.S_ISREG(st.st_mode):
+            raise _error(name, f"{_what(Path(name))}, not a spec file: name a regular .yaml/.yml file or a folder")
+        if st.st_size > MAX_FILE_BYTES:
+            raise _error(name, f"file too large: {st.st_size} bytes (limit {MAX_FILE_BYTES >> 20} MiB)")
+        chunks, size = [], 0
+        while size <= MAX_FILE_BYTES:
+            chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    except OSError as e:
+        raise _error(name, f"cannot read file: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+
+
+def _error(path: str, message: str):
+    from compiler.diagnostics import SpecError
+
+    return SpecError([_diag(path, 1, 1, message)])

@@ -12,7 +12,8 @@ import json
 import math
 import re
 
-_PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@+:-]*(?<!:)$")
+# Matched with fullmatch: `$` would also match before a final line break, which plain style loses.
+_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./@+:-]*(?<!:)")
 # Words that YAML 1.1 or 1.2 resolve to something other than a string.
 _RESERVED = {
     "y", "n", "yes", "no", "true", "false", "on", "off", "null", "nan", "inf", "infinity",
@@ -70,7 +71,7 @@ def scalar(value) -> str:
     if isinstance(value, str):
         out = _STR_CACHE.get(value)
         if out is None:
-            out = value if (_PLAIN.match(value) and value.lower() not in _RESERVED) else quote(value)
+            out = value if (_PLAIN.fullmatch(value) and value.lower() not in _RESERVED) else quote(value)
             if len(_STR_CACHE) < 65536 and len(value) < 256:
                 _STR_CACHE[value] = out
         return out
@@ -79,13 +80,18 @@ def scalar(value) -> str:
 
 def _literal(s: str, indent: str) -> str | None:
     """A literal block scalar for multi-line printable text, or None if not representable."""
-    if "\n" not in s or not _LITERAL_OK.match(s) or s[:1] in (" ", "\t") or "\r" in s:
+    if "\n" not in s or not _LITERAL_OK.match(s) or "\r" in s:
         return None
     body = s[:-1] if s.endswith("\n") else s
     if body.endswith("\n") or body == "":
         return None  # several trailing newlines: keep it simple, quote it
-    chomp = "" if s.endswith("\n") else "-"
     lines = body.split("\n")
+    # The block's indentation is read off its first non-empty line, and a line of only spaces
+    # or tabs reads as empty: both would change the text, so such strings are quoted instead.
+    first = next(line for line in lines if line)
+    if first[:1] in (" ", "\t") or any(line and not line.strip(" \t") for line in lines):
+        return None
+    chomp = "" if s.endswith("\n") else "-"
     return f"|{chomp}\n" + "\n".join((indent + line) if line else "" for line in lines)
 
 

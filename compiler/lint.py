@@ -1,26 +1,28 @@
 """`specc lint`: named rules for valid specs that will still hurt in a cluster or under GitOps.
 
-Validation (compiler/validate.py) refuses what cannot work; lint flags what works but is
-risky: leaked credentials, mutable images, GPUs requested by half, pods without requests,
-TTLs that fight Argo CD, names at the edge of their budget. Every finding is a located
-`Diagnostic` with `rule` set; a spec silences rules with
+Validation (compiler/validate.py) refuses what cannot work, literal credentials included (its
+findings carry the rule name literal-credential, and lint shows them); lint flags what works but
+is risky: mutable images, GPUs requested by half, pods without requests, TTLs that fight Argo
+CD, names at the edge of their budget. Every finding is a located `Diagnostic` with `rule` set;
+a spec silences a lint rule entirely, or accepts one finding at one field:
 
     spec:
       lint:
         ignore: [resource-requests, name-length]
+        allow:
+          - {rule: image-tag, at: spec.container.image, reason: "the team's mirror pins by date"}
 
-which is never rendered, so it does not change the manifests or the job's hashed name.
+`spec.lint` is never rendered, so it does not change the manifests or the job's hashed name.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from compiler.diagnostics import Diagnostic
+from compiler.validate import dotted
 
 
 @dataclass(frozen=True)
@@ -36,12 +38,15 @@ class Rule:
 RULES: dict[str, Rule] = {r.name: r for r in (
     Rule("literal-credential", "error", "a string in the spec looks like a password, token or key",
          "Specs live in git and their values end up in rendered manifests and ConfigMaps, readable by "
-         "anyone with the repository. Validation already refuses literal values for credential-named "
-         "env variables; this rule looks at every string: URLs with user:password@, well-known token "
-         "formats (GitHub, GitLab, Slack, Hugging Face, OpenAI, Google, AWS, JWTs, private keys), "
-         "'Bearer ...', '--password VALUE' arguments, and random-looking env values under names such "
-         "as *_KEY / *_AUTH. Fix: store the value in a Kubernetes Secret and reference it "
-         "({secretKeyRef: {name: ..., key: ...}} in env; storage.credentials.secretName for S3)."),
+         "anyone with the repository. Validation (render, validate) refuses them; lint shows the same "
+         "findings. It looks at every string: URLs with user:password@, well-known token formats "
+         "(AWS, GitHub, GitLab, Slack, Hugging Face, OpenAI, Google, Stripe, JWTs, private keys), "
+         "'Bearer ...', 'password=...', any literal value of an env variable or annotation named like a "
+         "credential (*PASSWORD*, *_PASS, *_TOKEN, *_SECRET, *_API_KEY...), random-looking values under "
+         "names such as *_KEY, and '--password VALUE' arguments. Fix: store the value in a Kubernetes "
+         "Secret and reference it ({secretKeyRef: {name: ..., key: ...}} in env, $(VAR) in args; "
+         "storage.credentials.secretName for S3). A false positive is accepted one place at a time "
+         "with spec.lint.allow: [{rule: literal-credential, at: <the field the finding names>}]."),
     Rule("image-tag", "error", "image without a tag or digest, or tagged :latest",
          "An image without a tag means :latest, which moves. The job's name hash covers the spec, "
          "not the image content: the same rendered manifest then runs different code on each pod "
@@ -68,36 +73,37 @@ RULES: dict[str, Rule] = {r.name: r for r in (
          "9 characters. A name near the budget stops fitting when the replica count gains a digit "
          "or a longer replica type is added, and validation then fails. Fix: a shorter "
          "metadata.name."),
-    Rule("unknown-rule", "warning", "spec.lint.ignore names a rule that does not exist",
+    Rule("kueue-v1", "warning", "scheduling.queue on a training-operator v1 kind, which Kueue no longer manages by default",
+         "Kueue v0.19 and later turn their integrations for the Kubeflow training-operator v1 kinds "
+         "(TFJob, PyTorchJob, XGBoostJob, JAXJob, PaddleJob) off by default: unless the cluster's Kueue "
+         "configuration lists the kind under integrations.frameworks, the queue-name label is ignored and "
+         "the job starts at once, outside any quota. Kubeflow Trainer v2's TrainJob is the kind Kueue "
+         "manages going forward; specc will render it with spec.target: trainjob. Fix: check that your "
+         "Kueue enables this kind's integration, or ignore this rule where it does. batch/v1 Jobs "
+         "(sklearn, python) are not affected."),
+    Rule("target-trainjob", "warning", "the spec renders a Kubeflow Trainer v2 TrainJob",
+         "With spec.target: trainjob (or a .specc.yaml default) a spec renders a TrainJob for Kubeflow "
+         "Trainer v2.3 (trainer.kubeflow.org/v1alpha1) instead of a TFJob or PyTorchJob. The job gets a new "
+         "name: moving a spec from v1 makes Argo CD create the TrainJob, so training runs again, and prune the "
+         "v1 job, stopping it if it still runs. The cluster needs Trainer v2.3 (runtimePatches exist from "
+         "v2.2) and, for the Argo CD health and sync settings, `specc argocd health` and `specc argocd app`. "
+         "Fix: nothing, once the move is intended; silence the rule in the spec after it has moved."),
+    Rule("trainjob-ttl", "warning", "ttlSecondsAfterFinished on a TrainJob deletes its pods, not the TrainJob",
+         "Trainer v2.3 has no TTL for a TrainJob. specc puts ttlSecondsAfterFinished on the JobSet of its "
+         "TrainingRuntime: the JobSet and its pods go that long after the job finishes, and the finished "
+         "TrainJob stays (Trainer does not run it again) until its spec changes or is removed. Fix: nothing, if "
+         "that is what you want; remove the TTL to keep the pods and their logs."),
+    Rule("unknown-rule", "warning", "spec.lint.ignore or allow names a rule that does not exist",
          "A misspelt rule in spec.lint.ignore silences nothing. Fix: use a name from "
          "`specc lint --list-rules`."),
+    Rule("unused-allow", "warning", "a spec.lint.allow entry matches no finding",
+         "An allow entry accepts one finding at one field. When the field changed or the finding "
+         "went away, the entry silences nothing and would hide a future finding there. Fix: remove "
+         "the entry, or correct its 'at' to the field the finding names."),
 )}
 
 #: A name within this many characters of its budget gets a name-length warning.
 NAME_MARGIN = 4
-
-# ---------------------------------------------------------------------------- credential patterns
-
-# scheme://user:password@host (a password made only of $(VAR) / ${VAR} expansions is fine).
-_URL_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/\s:@]+):([^/\s@]+)@")
-_TOKENS = (
-    ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    ("a GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})")),
-    ("a GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
-    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("a Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
-    ("an OpenAI-style API key", re.compile(r"\bsk-(proj-|ant-)?[A-Za-z0-9_-]{20,}")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-    ("a bearer token", re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*")),
-    ("a password/token assignment", re.compile(
-        r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)(?:\s*=\s*|:)(?![$<{])[^\s,;&]{4,}")),
-)
-_SECRET_FLAG = re.compile(r"(?i)^--?(password|passwd|secret|token|api[_-]?key|access[_-]?key|auth[_-]?token)$")
-_KEYISH_ENV = re.compile(r"(?i)(KEY|AUTH|PASS|PWD|CRED|SESSION|SIGNATURE|SIGNING|BEARER)")
-_RANDOMISH = re.compile(r"^[A-Za-z0-9+/=_.~-]{16,}$")
-_EXPANSION = re.compile(r"^(\$\([A-Za-z_][A-Za-z0-9_]*\)|\$\{[A-Za-z_][A-Za-z0-9_]*\})+$")
 
 # ---------------------------------------------------------------------------- GPU hints
 
@@ -105,76 +111,7 @@ _GPU_KEY = re.compile(r"(?i)(nvidia\.com/gpu|amd\.com/gpu|gpu|accelerator)")
 _NUM_GPUS_ARG = re.compile(r"(?i)^--?num[_-]?gpus(?:=(\d+))?$")
 
 
-def _entropy(s: str) -> float:
-    counts = Counter(s)
-    return -sum(c / len(s) * math.log2(c / len(s)) for c in counts.values())
-
-
-def looks_random(value: str) -> bool:
-    """True for long token-like strings (mixed letters and digits, high entropy)."""
-    return (
-        bool(_RANDOMISH.match(value))
-        and any(c.isdigit() for c in value)
-        and any(c.isalpha() for c in value)
-        and _entropy(value) >= 3.5
-    )
-
-
-def credential_in(value: str) -> str | None:
-    """What credential a string seems to contain ("a GitHub token"...), or None."""
-    m = _URL_USERINFO.search(value)
-    if m and not _EXPANSION.match(m.group(2)):
-        return "a URL with user:password@"
-    for what, pattern in _TOKENS:
-        if pattern.search(value):
-            return what
-    return None
-
-
-def _strings(node: Any, loc: tuple) -> Iterator[tuple[tuple, str]]:
-    """Every string value in loaded spec data with its location."""
-    if isinstance(node, str):
-        yield loc, node
-    elif isinstance(node, dict):
-        for k, v in node.items():
-            yield from _strings(v, (*loc, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _strings(v, (*loc, i))
-
-
 # ---------------------------------------------------------------------------- the rules
-
-
-def _literal_credential(doc, job) -> Iterator[tuple[tuple, str]]:
-    reported: set[tuple] = set()
-    for loc, value in _strings(doc.data, ()):
-        what = credential_in(value)
-        if what:
-            reported.add(loc)
-            yield loc, f"looks like {what}: keep it in a Kubernetes Secret and reference it"
-    # Arguments: `--password VALUE` as two list items.
-    spec = job.spec
-    arg_lists: list[tuple[tuple, list[str]]] = []
-    if spec.container is not None:
-        arg_lists += [(("spec", "container", "command"), spec.container.command),
-                      (("spec", "container", "args"), spec.container.args)]
-    arg_lists += [(("spec", "replicas", t, "args"), r.args) for t, r in (spec.replicas or {}).items()]
-    for base, args in arg_lists:
-        for i in range(len(args) - 1):
-            loc = (*base, i + 1)
-            nxt = args[i + 1]
-            if _SECRET_FLAG.match(args[i]) and not nxt.startswith("-") and not _EXPANSION.match(nxt) and loc not in reported:
-                reported.add(loc)
-                yield loc, f"literal value for {args[i]}: pass it through env from a Secret ($(VAR) expands env in args)"
-    # Env values under key-like names that look like tokens.
-    envs = [(("spec", "env"), spec.env)] + [(("spec", "replicas", t, "env"), r.env) for t, r in (spec.replicas or {}).items()]
-    for base, env in envs:
-        for name, value in env.items():
-            loc = (*base, name)
-            if isinstance(value, str) and loc not in reported and _KEYISH_ENV.search(name) and looks_random(value):
-                reported.add(loc)
-                yield loc, f"{name} holds a literal token-like value: reference a Secret (secretKeyRef)"
 
 
 def _image_tag(doc, job) -> Iterator[tuple[tuple, str]]:
@@ -194,14 +131,17 @@ def _image_tag(doc, job) -> Iterator[tuple[tuple, str]]:
 
 
 def _replicas(job):
-    from compiler.build.common import replica_map
+    from compiler.kinds import replicas
 
-    return replica_map(job)
+    return replicas(job)
 
 
 def _gpus(job, rep) -> int:
-    res = rep.resources or job.spec.resources
-    return res.gpus if res is not None else 0
+    """GPUs of a replica: nvidia.com/gpu and any extended `<vendor>/gpu`, merged resources."""
+    from compiler.kinds.pod import merged_resources
+
+    res = merged_resources(job, rep)
+    return (res.get("gpus") or 0) + sum(n for name, n in (res.get("extended") or {}).items() if name.endswith("/gpu"))
 
 
 def _gpu_limits(doc, job) -> Iterator[tuple[tuple, str]]:
@@ -246,16 +186,18 @@ def _gpu_limits(doc, job) -> Iterator[tuple[tuple, str]]:
 
 
 def _resource_requests(doc, job) -> Iterator[tuple[tuple, str]]:
+    from compiler.kinds.pod import merged_resources
+
     for rtype, rep in _replicas(job).items():
-        res = rep.resources or job.spec.resources
-        missing = [k for k in ("cpu", "memory") if res is None or getattr(res, k) is None]
+        res = merged_resources(job, rep)
+        missing = [k for k in ("cpu", "memory") if res.get(k) is None]
         if not missing:
             continue
         if rep.resources is not None:
             loc = ("spec", "replicas", rtype, "resources")
         elif job.spec.resources is not None:
             loc = ("spec", "resources")
-        elif job.spec.replicas and rtype in job.spec.replicas:
+        elif job.spec.replicas and rtype in job.spec.replicas and not isinstance(job.spec.replicas[rtype], int):
             loc = ("spec", "replicas", rtype)
         else:
             loc = ("spec",)
@@ -263,15 +205,31 @@ def _resource_requests(doc, job) -> Iterator[tuple[tuple, str]]:
 
 
 def _ttl(doc, job) -> Iterator[tuple[tuple, str]]:
-    if job.spec.runPolicy.ttlSecondsAfterFinished is not None:
+    if job.spec.runPolicy.ttlSecondsAfterFinished is not None and job.spec.target != "trainjob":
         yield ("spec", "runPolicy", "ttlSecondsAfterFinished"), (
             "the TTL deletes the finished job; with Argo CD auto-sync it is re-created and training runs again")
 
 
-def _name_length(doc, job) -> Iterator[tuple[tuple, str]]:
-    from compiler.checks import name_budget
+def _target_trainjob(doc, job) -> Iterator[tuple[tuple, str]]:
+    if job.spec.target == "trainjob":
+        written = doc.pos(("spec", "target"), key=True) != doc.pos(("spec",), key=True)  # else set by .specc.yaml
+        where = "spec.target" if written else "the .specc.yaml default"
+        yield ("spec", "target"), (
+            f"renders a Kubeflow Trainer v2.3 TrainJob ({where}): a spec moved from v1 gets a new name, so its "
+            "training runs again and Argo CD prunes the v1 job")
 
-    budget = name_budget(job)
+
+def _trainjob_ttl(doc, job) -> Iterator[tuple[tuple, str]]:
+    if job.spec.target == "trainjob" and job.spec.runPolicy.ttlSecondsAfterFinished is not None:
+        yield ("spec", "runPolicy", "ttlSecondsAfterFinished"), (
+            "Trainer v2 has no TTL on the TrainJob itself: this deletes the JobSet and its pods after the job "
+            "finishes, and the TrainJob stays")
+
+
+def _name_length(doc, job) -> Iterator[tuple[tuple, str]]:
+    from compiler.kinds import workload
+
+    budget = workload(job).name_budget(job)
     n = len(job.metadata.name)
     if budget - NAME_MARGIN < n <= budget:
         yield ("metadata", "name"), (
@@ -279,53 +237,82 @@ def _name_length(doc, job) -> Iterator[tuple[tuple, str]]:
             f"(another index digit) or a longer replica type would not fit")
 
 
+def _kueue_v1(doc, job) -> Iterator[tuple[tuple, str]]:
+    from compiler.kinds import v1, workload
+
+    kind = workload(job)
+    if job.spec.scheduling.queue is not None and kind.API_VERSION == v1.API_VERSION:
+        yield ("spec", "scheduling", "queue"), (
+            f"Kueue v0.19+ does not manage {kind.KIND} unless its integration is enabled: the job may start "
+            "outside the queue; Trainer v2's TrainJob (spec.target: trainjob) is the kind Kueue manages")
+
+
 _CHECKS = {
-    "literal-credential": _literal_credential,
     "image-tag": _image_tag,
     "gpu-limits": _gpu_limits,
     "resource-requests": _resource_requests,
     "ttl-after-finished": _ttl,
     "name-length": _name_length,
+    "kueue-v1": _kueue_v1,
+    "target-trainjob": _target_trainjob,
+    "trainjob-ttl": _trainjob_ttl,
 }
 
 
-def _dotted(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+#: Rules that validation enforces: they cannot be ignored or disabled, only allowed one place at a time.
+VALIDATION_RULES = frozenset({"literal-credential"})
 
 
-def lint_doc(doc, job, *, disabled: frozenset[str] = frozenset()) -> list[Diagnostic]:
-    """Findings of every rule for one loaded, validated spec, minus those it ignores."""
+def lint(doc, job, *, disabled: frozenset[str] = frozenset()) -> list[Diagnostic]:
+    """Findings of every rule for one loaded, validated spec, minus those it ignores or allows."""
+    from compiler.credentials import findings as credential_findings
     from compiler.diagnostics import did_you_mean
 
     ignored = set(job.spec.lint.ignore) | set(disabled)
     out: list[Diagnostic] = []
+
+    def warn(loc: tuple, message: str, rule: str) -> None:
+        if rule not in ignored:
+            line, col = doc.pos(loc)
+            out.append(Diagnostic(doc.path, line, col, dotted(loc), message, severity="warning", rule=rule))
+
     for i, name in enumerate(job.spec.lint.ignore):
-        if name not in RULES and "unknown-rule" not in ignored:
+        if name in VALIDATION_RULES:
+            warn(("spec", "lint", "ignore", i), f"{name} cannot be ignored for a whole spec; accept one finding "
+                 f"at a time with spec.lint.allow: [{{rule: {name}, at: <field>}}]", "unknown-rule")
+        elif name not in RULES:
             hint = did_you_mean(name, RULES)
-            line, col = doc.pos(("spec", "lint", "ignore", i))
-            out.append(Diagnostic(doc.path, line, col, f"spec.lint.ignore[{i}]",
-                                  f"unknown lint rule {name!r}{'; ' + hint if hint else ''}",
-                                  severity="warning", rule="unknown-rule"))
+            warn(("spec", "lint", "ignore", i), f"unknown lint rule {name!r}{'; ' + hint if hint else ''}", "unknown-rule")
+    allowed = {(a.rule, a.at): i for i, a in enumerate(job.spec.lint.allow)}
+    used = {(r, dotted(loc)) for r in ("literal-credential",) for loc, _ in credential_findings(doc.data)}
     for name, fn in _CHECKS.items():
         if name in ignored:
             continue
         rule = RULES[name]
         for loc, message in fn(doc, job):
+            field = dotted(loc)
+            if (name, field) in allowed:
+                used.add((name, field))
+                continue
             line, col = doc.pos(loc)
-            out.append(Diagnostic(doc.path, line, col, _dotted(loc), message, severity=rule.severity, rule=name))
+            out.append(Diagnostic(doc.path, line, col, field, message, severity=rule.severity, rule=name))
+    for (name, at), i in allowed.items():
+        loc = ("spec", "lint", "allow", i)
+        if name not in RULES:
+            hint = did_you_mean(name, RULES)
+            warn((*loc, "rule"), f"unknown lint rule {name!r}{'; ' + hint if hint else ''}", "unknown-rule")
+        elif (name, at) not in used and name not in ignored:
+            warn((*loc, "at"), f"no {name} finding at {at}: nothing to allow", "unused-allow")
     return sorted(set(out), key=Diagnostic.sort_key)
 
 
 def lint_paths(paths: list[str], *, disabled: frozenset[str] = frozenset()) -> list[Diagnostic]:
     """Load, validate and lint spec files/folders; invalid specs yield their validation errors."""
-    from compiler.validate import validated
+    from compiler import pipeline
 
-    good, out = validated(paths)
-    for doc, job in good:
-        out.extend(lint_doc(doc, job, disabled=disabled))
+    units, out = pipeline.run(paths, stage=pipeline.VALIDATE)
+    for u in units:
+        out.extend(lint(u.doc, u.job, disabled=disabled))
     return out
 
 
@@ -343,12 +330,18 @@ def format_line(d: Diagnostic) -> str:
 
 
 def explain(name: str) -> str:
-    """The long explanation of one rule."""
+    """The long explanation of one rule, and how to silence it."""
     r = RULES[name]
     import textwrap
 
     body = textwrap.fill(r.explanation, width=88)
-    return f"{r.name} ({r.severity}): {r.summary}\n\n{body}\n\nSilence it for one spec with:\n  spec:\n    lint:\n      ignore: [{r.name}]\n"
+    allow = f"    lint:\n      allow:\n        - {{rule: {r.name}, at: <the field the finding names>, reason: ...}}\n"
+    if name in VALIDATION_RULES:
+        how = f"Accept one finding (validation enforces this rule) with:\n  spec:\n{allow}"
+    else:
+        how = (f"Silence it for one spec with:\n  spec:\n    lint:\n      ignore: [{r.name}]\n"
+               f"or accept one finding with:\n  spec:\n{allow}")
+    return f"{r.name} ({r.severity}): {r.summary}\n\n{body}\n\n{how}"
 
 
 def listing() -> str:

@@ -1,13 +1,13 @@
 """Load stage: spec files -> plain Python data plus the line/column of every key and value.
 
-YAML is parsed to events (libyaml through PyYAML's C parser when installed: ~40x faster; else
+YAML is parsed to events (libyaml through PyYAML's C parser when installed, far faster; else
 ruamel.yaml's pure-Python parser) and built into plain values here with YAML 1.2 core-schema
 scalars (so `yes`/`no`/`2024-01-01` stay strings, `0o17` is octal). Every problem found is
 reported as a `Diagnostic` at `file:line:col` inside one `SpecError`; parsing continues past
 problems that do not break the YAML itself (duplicate keys, tags, non-string keys).
 
 Resource bounds (a spec is a small hand-written file; anything else is an attack or a mistake):
-see `MAX_FILE_BYTES`, `MAX_SCALAR_CHARS`, `MAX_DEPTH`, `MAX_NODES`. Aliases are expanded while
+see `MAX_FILE_BYTES`, `MAX_SCALAR_CHARS`, `MAX_DEPTH`, `MAX_NODES`, `MAX_EXPANDED_CHARS`. Aliases are expanded while
 counting nodes, so a "billion laughs" document is rejected after at most `MAX_NODES` nodes.
 """
 
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any, Iterator, Sequence
 
-MAX_FILE_BYTES = 1 << 20
-"""Largest spec file accepted (1 MiB); bigger files are rejected before they are read."""
 
 MAX_SCALAR_CHARS = 64 << 10
 """Longest single scalar (64 Ki characters)."""
@@ -35,13 +33,15 @@ MAX_DEPTH = 64
 MAX_NODES = 10_000
 """Most nodes (scalars + collections) in a document after expanding aliases."""
 
-from compiler.discover import SPEC_SUFFIXES, discover  # noqa: E402,F401  (re-exported)
-"""File suffixes `discover` picks up inside directories."""
+MAX_EXPANDED_CHARS = 1 << 20
+"""Most characters of text (scalars) in a document after expanding aliases."""
+
+from compiler.discover import MAX_FILE_BYTES, SPEC_SUFFIXES, discover, read_spec  # noqa: E402,F401  (re-exported)
 
 _BACKEND = os.environ.get("SPECC_YAML_BACKEND", "")  # "libyaml", "ruamel" or "" (best available)
 
 # Characters YAML 1.2 does not allow in a stream (complement of c-printable). Spelled as the small
-# set of bad characters: the negated class of good ones costs ~20 ms to compile at import.
+# set of bad characters: the negated class of good ones is slow to compile at import.
 _NON_PRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 
 _TAG_PREFIX = "tag:yaml.org,2002:"
@@ -127,20 +127,7 @@ def load_text(text: str, path: str) -> Loaded:
 
 def load_file(path: str | Path) -> Loaded:
     """Read and parse one spec file (UTF-8, optional BOM, at most MAX_FILE_BYTES)."""
-    name = str(path)
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > MAX_FILE_BYTES:
-                raise SpecError([_diag(name, 1, 1, f"file too large: {size} bytes (limit {_human(MAX_FILE_BYTES)})")])
-            raw = f.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise SpecError([_diag(name, 1, 1, "file not found")]) from None
-    except IsADirectoryError:
-        raise SpecError([_diag(name, 1, 1, "is a directory, expected a .yaml/.yml file")]) from None
-    except OSError as e:
-        raise SpecError([_diag(name, 1, 1, f"cannot read file: {e.strerror or e}")]) from None
-    return load_bytes(raw, name)
+    return load_bytes(read_spec(path), str(path))
 
 
 def load_bytes(raw: bytes, name: str) -> Loaded:
@@ -293,7 +280,7 @@ def _ruamel_parser_class() -> type:
         before = set(sys.modules)
         if "ruamel.yaml" not in sys.modules:
             # Import only the parser modules under a stand-in package: ruamel.yaml's __init__
-            # imports its whole API (~3x the import time). Afterwards the stand-in and the
+            # imports its whole API, several times the cost). Afterwards the stand-in and the
             # modules imported under it are dropped from sys.modules, so a later
             # `import ruamel.yaml` elsewhere gets a normal, complete package.
             spec = importlib.util.find_spec("ruamel.yaml")
@@ -371,7 +358,10 @@ def _resolve_plain(v: str) -> Any:
     if v.startswith("0x") and len(v) > 2 and all(c in "0123456789abcdefABCDEF" for c in v[2:]):
         return int(v[2:], 16)
     if _FLOAT_RE.match(v):
-        return float(v)
+        # A number without a fractional part is an integer (2.0 reads as 2), as JSON and JSON
+        # Schema (and so editors) see it; float fields take it as 2.0 again.
+        f = float(v)
+        return int(f) if f.is_integer() and abs(f) <= 2**63 else f
     f = _SPECIAL_FLOATS.get(v)
     return v if f is None else f
 
@@ -380,7 +370,7 @@ _TYPE_NAMES = {dict: "a mapping", list: "a list", int: "an integer", float: "a n
 
 
 class _Frame:
-    __slots__ = ("is_map", "value", "pos", "key", "kl", "kc", "line", "col", "anchor", "size", "height")
+    __slots__ = ("is_map", "value", "pos", "key", "kl", "kc", "line", "col", "anchor", "size", "height", "chars")
 
     def __init__(self, is_map: bool, line: int, col: int, anchor: str | None):
         self.is_map = is_map
@@ -392,6 +382,7 @@ class _Frame:
         self.anchor = anchor
         self.size = 1
         self.height = 1
+        self.chars = 0
 
 
 _NOKEY = object()
@@ -416,6 +407,7 @@ class _Builder:
         self.stack: list[_Frame] = []
         self.anchors: dict[str, tuple[Any, Any, int, int] | None] = {}
         self.count = 0
+        self.chars = 0
         self.root: tuple | None = None
 
     def error(self, line: int, col: int, message: str) -> None:
@@ -467,16 +459,20 @@ class _Builder:
                                 self.error(line, col, "merge keys ('<<') are not supported (YAML 1.2); write the fields out or alias a whole value")
                     elif tag != _STR and tag != "!":
                         v = self._tagged_scalar(tag, v, line, col)
+                chars = len(ev.value)
+                self.chars += chars
+                if self.chars > MAX_EXPANDED_CHARS:
+                    self._count_chars(0, line, col)
                 if ev.anchor is not None:
-                    self._anchor(ev.anchor, v, None, 1, 0)
-                self._attach(v, line, col, None, 1, 0)
+                    self._anchor(ev.anchor, v, None, 1, 0, chars)
+                self._attach(v, line, col, None, 1, 0, chars)
             elif kind == _END:
                 f = stack.pop()
                 if f.anchor is not None:
-                    self.anchors[f.anchor] = (f.value, f.pos, f.size, f.height)
+                    self.anchors[f.anchor] = (f.value, f.pos, f.size, f.height, f.chars)
                 if f.is_map and f.key is not _NOKEY and f.key is not _SKIP:  # cannot happen with a valid parser
                     f.value[f.key] = None
-                self._attach(f.value, f.line, f.col, f.pos, f.size, f.height)
+                self._attach(f.value, f.line, f.col, f.pos, f.size, f.height, f.chars)
             elif kind == _MAP_START or kind == _SEQ_START:
                 m = ev.start_mark
                 line, col = m.line + 1, m.column + 1
@@ -495,16 +491,17 @@ class _Builder:
                 name = ev.anchor
                 if name not in self.anchors:
                     self.error(line, col, f"undefined alias '*{name}'")
-                    self._attach(_BAD, line, col, None, 1, 0)
+                    self._attach(_BAD, line, col, None, 1, 0, 0)
                     continue
                 target = self.anchors[name]
                 if target is None:
                     raise self.fatal(line, col, f"recursive alias '*{name}' (refers to a node that contains it)")
-                value, pos, size, height = target
+                value, pos, size, height, chars = target
                 self._count(size, line, col, alias=name)
+                self._count_chars(chars, line, col, alias=name)
                 if len(stack) + height > MAX_DEPTH:
                     raise self.fatal(line, col, f"nesting deeper than {MAX_DEPTH} levels (through alias '*{name}')")
-                self._attach(_copy(value), line, col, pos, size, height)
+                self._attach(_copy(value), line, col, pos, size, height, chars)
             elif kind == _DOC_START:
                 docs += 1
                 if docs > 1:
@@ -518,8 +515,15 @@ class _Builder:
             via = f" (alias '*{alias}' expands to {n} nodes)" if alias else ""
             raise self.fatal(line, col, f"document too large: more than {MAX_NODES} nodes after expanding aliases{via}")
 
-    def _anchor(self, name: str, value: Any, pos: Any, size: int, height: int) -> None:
-        self.anchors[name] = (value, pos, size, height)
+    def _count_chars(self, n: int, line: int, col: int, alias: str | None = None) -> None:
+        self.chars += n
+        if self.chars > MAX_EXPANDED_CHARS:
+            via = f" (alias '*{alias}' expands to {n} characters)" if alias else ""
+            raise self.fatal(line, col, f"document too large: more than {MAX_EXPANDED_CHARS} characters of text "
+                                        f"after expanding aliases{via}")
+
+    def _anchor(self, name: str, value: Any, pos: Any, size: int, height: int, chars: int) -> None:
+        self.anchors[name] = (value, pos, size, height, chars)
 
     def _tagged_scalar(self, tag: str, v: str, line: int, col: int) -> Any:
         """An explicitly tagged scalar: core-schema tags only."""
@@ -535,13 +539,14 @@ class _Builder:
         self.error(line, col, _unsupported(tag))
         return _BAD
 
-    def _attach(self, v: Any, line: int, col: int, pos: Any, size: int, height: int) -> None:
+    def _attach(self, v: Any, line: int, col: int, pos: Any, size: int, height: int, chars: int) -> None:
         stack = self.stack
         if not stack:
             self.root = (v, line, col, pos)
             return
         f = stack[-1]
         f.size += size
+        f.chars += chars
         if height + 1 > f.height:
             f.height = height + 1
         if not f.is_map:

@@ -1,13 +1,12 @@
-"""Write the pydantic-core schema snapshot that compiler/fastvalid.py validates with.
+"""Write compiler/spec_schema.json: the spec models' pydantic-core schema as plain JSON.
 
-The snapshot is pydantic's own core schema of the spec models (TrainingJob, Replica,
-RuntimeConfig), made plain JSON: model classes become their names, validator functions their
-`module:name` (only from modules that import no pydantic), defaults plain values. It is
-committed as compiler/spec_schema.json together with the SHA-256 of the model sources it came
-from; tests regenerate it and fail when it is stale (SPECC_UPDATE_GOLDEN=1 rewrites it).
-
-Run it in a fresh process: pydantic's schema of a model depends on which models were built
-before it in the same process.
+Model classes become `{"$class": name}` and default factories `{"$factory": "dict" | "list"}` or
+`{"$factory_model": name}`; keys that only serve serialization or JSON Schema are dropped. The
+models hold no validator functions, so nothing else needs translating. compiler/validator.py
+builds pydantic-core's SchemaValidator from the file, which is how a render validates without
+importing pydantic. The file records the SHA-256 of the model sources; when they changed,
+validator.py takes the schema from `build()` instead. Tests fail when the committed file is
+stale: run `python -m compiler.snapshot` after changing a model.
 
 Usage: python -m compiler.snapshot [--check | --print]
 """
@@ -17,15 +16,12 @@ from __future__ import annotations
 import json
 import re
 import sys
-from pathlib import Path
 
-from compiler.fastvalid import FORMAT, LIGHT_MODULES, SNAPSHOT, source_digest
+from compiler.validator import FORMAT, ROOTS, SNAPSHOT, source_digest
 
-REPO = Path(__file__).resolve().parents[1]
-#: Models the snapshot can validate, and where they live.
-ROOTS = {"TrainingJob": "compiler.spec", "Replica": "compiler.spec", "RuntimeConfig": "runtime.config"}
 # Keys of pydantic's core schema that only serve serialization or JSON Schema.
 _DROP = {"metadata", "serialization"}
+# pydantic appends the id() of a model class to its ref ("...Replica:1402..."): not stable.
 _REF_ID = re.compile(r":\d+$")
 
 
@@ -46,8 +42,6 @@ def _plain(value, key: str | None = None):
                 out[k] = _REF_ID.sub("", v)
             elif k == "default_factory":
                 out[k] = _factory(v)
-            elif k == "default" and isinstance(v, BaseModel):
-                out[k] = {"$model": v.model_dump(mode="python")}
             else:
                 out[k] = _plain(v, k)
         return out
@@ -55,14 +49,12 @@ def _plain(value, key: str | None = None):
         return [_plain(v) for v in value]
     if isinstance(value, type) and issubclass(value, BaseModel):
         return {"$class": value.__name__}
-    if callable(value):
-        mod, name = getattr(value, "__module__", None), getattr(value, "__qualname__", "")
-        if mod not in LIGHT_MODULES or "." in name or getattr(sys.modules[mod], name, None) is not value:
-            raise SnapshotError(f"validator {mod}.{name} must be a top-level function of one of {', '.join(LIGHT_MODULES)}")
-        return {"$fn": f"{mod}:{name}"}
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
-    raise SnapshotError(f"cannot snapshot {key}={value!r} ({type(value).__name__})")
+    if isinstance(value, BaseModel):
+        raise SnapshotError(f"{key}: a model instance as default; use Field(default_factory={type(value).__name__})")
+    raise SnapshotError(f"cannot snapshot {key}={value!r} ({type(value).__name__}): the models must hold data only "
+                        "(types, bounds, patterns, unions), no validator functions")
 
 
 def _factory(f) -> dict:
@@ -100,11 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     if "--check" in args:
         current = SNAPSHOT.read_text(encoding="utf-8") if SNAPSHOT.exists() else ""
         if current != text:
-            print(f"{SNAPSHOT.relative_to(REPO)} is stale: run python -m compiler.snapshot", file=sys.stderr)
+            print(f"{SNAPSHOT.name} is stale: run python -m compiler.snapshot", file=sys.stderr)
             return 1
         return 0
     SNAPSHOT.write_text(text, encoding="utf-8")
-    print(f"wrote {SNAPSHOT.relative_to(REPO)}")
+    print(f"wrote {SNAPSHOT}")
     return 0
 
 

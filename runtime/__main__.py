@@ -67,11 +67,15 @@ def _read_config(path: str) -> RuntimeConfig:
     try:
         return load_runtime_config(text)
     except ValidationError as exc:
+        from runtime.contract import PATTERN_RULES
+
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         where = f"{loc}: " if loc else ""
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {where}{first['msg']}{more}") from None
+        # A pattern in words, not as a regular expression.
+        message = PATTERN_RULES.get(first.get("ctx", {}).get("pattern"), first["msg"])
+        raise ConfigError(f"{path}: {where}{message}{more}") from None
 
 
 #: Seconds a trainer gets after SIGTERM to reach ctx.check_stop() before it is interrupted.
@@ -118,6 +122,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         grace = _stop_grace()
         cfg = _read_config(args.config)
+        _join_jobset(cfg.job.framework)
         task = task_from_env()
         work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="specc-"))
         work.mkdir(parents=True, exist_ok=True)
@@ -146,6 +151,14 @@ def run(argv: list[str] | None = None) -> int:
             _install(handlers)
 
 
+def _join_jobset(framework: str) -> None:
+    """On a Kubeflow Trainer v2 node, export the TF_CONFIG or torch variables its JobSet implies
+    (runtime/jobset.py); elsewhere nothing changes."""
+    from runtime.jobset import environment
+
+    os.environ.update(environment(os.environ, framework))
+
+
 def _install(handlers: dict) -> dict:
     """Install signal handlers; return the previous ones ({} off the main thread)."""
     try:
@@ -158,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     code = run(argv)
     if _leave_at_once():
         # Everything is written and published by now. TensorFlow's teardown at interpreter exit
-        # costs ~0.75 s; PyTorch's gloo threads can std::terminate (SIGABRT) in C++ static
+        # is slow; PyTorch's gloo threads can std::terminate (SIGABRT) in C++ static
         # destructors after destroy_process_group, turning a clean 143 into -6. Leave without them.
         logging.shutdown()
         sys.stdout.flush()

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from runtime import rules
-from runtime.rules import (  # noqa: F401 - re-exported: the config's public constants
+from runtime.contract import (  # noqa: F401 - re-exported: the config's public constants
     CONFIG_ENV,
     CONFIG_FILE_NAME,
     CONFIG_MOUNT_DIR,
     CONFIG_PATH,
     RUNTIME_API_VERSION,
     TRAINER_FRAMEWORKS,
+    ENDPOINT_PATTERN,
+    EXPORT_DIRECTORY_PATTERN,
+    REGION_PATTERN,
+    URI_PATTERN,
     dump_runtime_config,
 )
 
@@ -26,10 +29,11 @@ from runtime.rules import (  # noqa: F401 - re-exported: the config's public con
 class Strict(BaseModel):
     """Base for every config model: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True, allow_inf_nan=False)
 
 
-Uri = Annotated[str, Field(min_length=1, max_length=1024)]
+#: Where a trainer reads or writes (runtime.contract.URI_PATTERN says what is accepted).
+Uri = Annotated[str, Field(min_length=1, max_length=1024, pattern=URI_PATTERN)]
 
 
 class StorageConfig(Strict):
@@ -40,97 +44,94 @@ class StorageConfig(Strict):
         default=None,
         description="S3/MinIO endpoint URL, e.g. http://minio-service.kubeflow:9000. "
         "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL override it at run time.",
-        pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?/?$",
+        pattern=ENDPOINT_PATTERN,
         max_length=253,
+        examples=["http://minio-service.kubeflow:9000"],
     )
-    region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]{1,32}$")
+    region: str = Field(default="us-east-1", pattern=REGION_PATTERN, description="The S3 region (MinIO ignores it).")
 
 
 class RecommenderConfig(Strict):
     """Book section 1: deep collaborative filtering on purchase counts (Keras)."""
 
-    name: Literal["recommender"] = "recommender"
-    users_uri: Uri = "s3://data/recommender/users.csv"
-    transactions_uri: Uri = "s3://data/recommender/transactions.csv"
+    name: Literal["recommender"] = Field(default="recommender", description="The built-in trainer: recommender.")
+    users_uri: Uri = Field(default="s3://data/recommender/users.csv", description="CSV of the known users (read as the book does).")
+    transactions_uri: Uri = Field(default="s3://data/recommender/transactions.csv",
+                                  description="CSV of the purchases: customer, product, quantity, date.")
     directory_uri: Uri | None = Field(
         default="s3://data/recommender/directory.txt",
-        description="Object holding the export directory name (read as the book does).",
+        description="Object holding the export directory name (read as the book does); not read when export_directory is set.",
     )
     export_directory: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$",
+        pattern=EXPORT_DIRECTORY_PATTERN,
         description="Export directory name; when set, directory_uri is not read.",
+        examples=["recommender"],
     )
     model_root: Uri = Field(default="s3://models", description="Models go to <model_root>/<directory>/<version>/.")
-    version: int = Field(default=1, ge=1, le=2**31 - 1)
-    batch_size: int = Field(default=64, ge=1, le=1 << 20)
-    epochs: int = Field(default=3, ge=1, le=10_000)
-    validation_split: float = Field(default=0.25, gt=0.0, lt=1.0)
-    factors: int = Field(default=50, ge=1, le=4096)
-    dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
-    learning_rate: float = Field(default=0.001, gt=0.0, le=10.0)
+    version: int = Field(default=1, ge=1, le=2**31 - 1, description="Model version: the export folder's last segment.")
+    batch_size: int = Field(default=64, ge=1, le=1 << 20, description="Training batch size.")
+    epochs: int = Field(default=3, ge=1, le=10_000, description="Passes over the training data.")
+    validation_split: float = Field(default=0.25, gt=0.0, lt=1.0, description="Fraction of the ratings held out to validate.")
+    factors: int = Field(default=50, ge=1, le=4096, description="Embedding size of customers and products.")
+    dropout: float = Field(default=0.2, ge=0.0, lt=1.0, description="Dropout rate after the embeddings.")
+    learning_rate: float = Field(default=0.001, gt=0.0, le=10.0, description="Adam's learning rate.")
     split: Literal["shuffle", "tail"] = Field(
         default="shuffle",
         description="shuffle: seeded random validation split; tail: the book's unshuffled last fraction.",
     )
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of the split, the initial weights, batch order and dropout.")
     checkpoint_uri: Uri | None = Field(
-        default=None, description="Durable location (PVC path or s3://) for per-epoch checkpoints."
+        default=None, description="Durable location (PVC path or s3://) for per-epoch checkpoints.",
+        examples=["/train/checkpoints"],
     )
-
-    _uris = field_validator(
-        "users_uri", "transactions_uri", "directory_uri", "model_root", "checkpoint_uri"
-    )(rules.optional_uri)
-    _directory_source = model_validator(mode="after")(rules.directory_source)
 
 
 class IncomeConfig(Strict):
     """Book section 6: scikit-learn random forest on UCI adult, explained with alibi Anchors."""
 
-    name: Literal["income"] = "income"
-    data_uri: Uri = "s3://data/income/adult.data"
-    export_uri: Uri = "s3://models/income/1/"
-    n_estimators: int = Field(default=50, ge=1, le=10_000)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
-    train_rows: int = Field(default=30_000, ge=1, description="First N permuted rows train; the rest (after one skipped row, as the book) test.")
-    n_jobs: int = Field(default=-1, ge=-1, le=1024, description="Cores for fitting and prediction; -1 = all.")
+    name: Literal["income"] = Field(default="income", description="The built-in trainer: income.")
+    data_uri: Uri = Field(default="s3://data/income/adult.data", description="The UCI adult data file.")
+    export_uri: Uri = Field(default="s3://models/income/1/", description="Where the fitted model and explanations go.")
+    n_estimators: int = Field(default=50, ge=1, le=10_000, description="Trees in the random forest.")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of the permutation and the forest.")
+    train_rows: int = Field(default=30_000, ge=1, le=10**9, description="First N permuted rows train; the rest (after one skipped row, as the book) test.")
+    n_jobs: Literal[-1] | Annotated[int, Field(ge=1, le=1024)] = Field(default=-1, description="Cores for fitting and prediction; -1 = all.")
     explain: bool = Field(default=True, description="Compute alibi Anchor explanations (needs the 'explain' extra).")
-    anchor_threshold: float = Field(default=0.95, gt=0.0, le=1.0)
-    anchor_seed: int = Field(default=1, ge=0, le=2**32 - 1)
-    explain_rows: list[Annotated[int, Field(ge=0)]] = Field(default=[0, 6], max_length=1000)
-
-    _uris = field_validator("data_uri", "export_uri")(rules.check_uri)
-    _no_zero_jobs = field_validator("n_jobs")(rules.nonzero_jobs)
+    anchor_threshold: float = Field(default=0.95, gt=0.0, le=1.0, description="Precision an Anchor explanation must reach.")
+    anchor_seed: int = Field(default=1, ge=0, le=2**32 - 1, description="Seed of the Anchor explainer.")
+    explain_rows: list[Annotated[int, Field(ge=0, le=10**9)]] = Field(default=[0, 6], max_length=1000,
+                                                                      description="Test rows to explain.")
 
 
 class MnistConfig(Strict):
     """Book sections 3-5: the 784-500-10 MNIST network (TensorFlow or PyTorch by framework)."""
 
-    name: Literal["mnist"] = "mnist"
+    name: Literal["mnist"] = Field(default="mnist", description="The built-in trainer: mnist.")
     data_dir: Uri = Field(default="s3://data/mnist/", description="Folder holding the MNIST idx .gz files.")
-    log_dir: str = Field(default="/train/logs", min_length=1, max_length=1024, description="TensorBoard summaries go to log_dir/train and log_dir/test.")
-    export_uri: Uri | None = "s3://models/mnist/1/"
-    learning_rate: float = Field(default=0.001, gt=0.0, le=10.0)
-    batch_size: int = Field(default=100, ge=1, le=1 << 20)
-    max_steps: int = Field(default=1000, ge=1, le=10_000_000)
+    log_dir: Uri = Field(default="/train/logs", description="TensorBoard summaries go to log_dir/train and log_dir/test.")
+    export_uri: Uri | None = Field(default="s3://models/mnist/1/", description="Where the trained model goes (none: not exported).")
+    learning_rate: float = Field(default=0.001, gt=0.0, le=10.0, description="The optimizer's learning rate.")
+    batch_size: int = Field(default=100, ge=1, le=1 << 20, description="Batch size per replica.")
+    max_steps: int = Field(default=1000, ge=1, le=10_000_000, description="Training steps.")
     dropout: float = Field(default=0.9, gt=0.0, le=1.0, description="Keep probability, as the book's flag.")
-    train_rows: int = Field(default=8_000, ge=1)
-    test_rows: int = Field(default=2_000, ge=1)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    train_rows: int = Field(default=8_000, ge=1, le=10**9, description="Rows of the data set that train.")
+    test_rows: int = Field(default=2_000, ge=1, le=10**9, description="Rows held out to measure accuracy.")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of the initial weights and the batch order.")
     checkpoint_uri: Uri | None = Field(
         default=None,
         description="Durable folder (PVC path or s3://) for checkpoints; a restarted replica resumes from the latest.",
+        examples=["s3://checkpoints/mnist/"],
     )
     checkpoint_every: int = Field(default=100, ge=1, le=10_000_000, description="Steps between checkpoints.")
-
-    _uris = field_validator("data_dir", "export_uri", "checkpoint_uri")(rules.optional_uri)
 
 
 TrainerConfig = Annotated[
     Union[RecommenderConfig, IncomeConfig, MnistConfig], Field(discriminator="name")
 ]
 
-Framework = Literal["tensorflow", "pytorch", "sklearn", "python"]
+#: The frameworks a spec names; xgboost, jax and paddle run custom containers only.
+Framework = Literal["tensorflow", "pytorch", "xgboost", "jax", "paddle", "sklearn", "python"]
 
 
 class JobInfo(Strict):
@@ -146,7 +147,7 @@ class RuntimeConfig(Strict):
 
     apiVersion: Literal["specc.dev/runtime/v1"] = RUNTIME_API_VERSION
     job: JobInfo
-    storage: StorageConfig = StorageConfig()
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     trainer: TrainerConfig
 
 

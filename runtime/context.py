@@ -2,6 +2,7 @@
 
 TFJob: TF_CONFIG = {"cluster": {type: [host:port, ...]}, "task": {"type", "index"}, "environment"}.
 PyTorchJob: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK. Neither: a single process.
+A Kubeflow Trainer v2 node gets one of these from runtime/jobset.py before it is read.
 """
 
 from __future__ import annotations

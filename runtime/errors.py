@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+#: Exit codes from here up are retryable under the operator's ExitCode restart policy; 1 up to
+#: here are permanent.
+FIRST_RETRYABLE = 128
+
 
 class ExitCode(IntEnum):
     """Exit statuses of `python -m runtime`."""
@@ -33,7 +37,7 @@ class RuntimeFailure(Exception):
 
     @property
     def retryable(self) -> bool:
-        return int(self.code) >= 128
+        return int(self.code) >= FIRST_RETRYABLE
 
 
 class ConfigError(RuntimeFailure):

@@ -32,11 +32,12 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from runtime.contract import PATH_MAP_ENV
+from runtime.credentials import mask
 from runtime.errors import ConfigError, DataError, RuntimeFailure, StorageError, StorageUnavailable
 
 log = logging.getLogger("specc.storage")
 
-PATH_MAP_ENV = "SPECC_PATH_MAP"
 ENDPOINT_ENVS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 #: Files that make a published model directory "complete"; copied last by `publish_dir`.
 COMMIT_MARKERS = ("saved_model.pb", "saved_model.pbtxt")
@@ -227,10 +228,11 @@ def _parse_endpoint(url: str, source: str) -> tuple[str, bool]:
     try:
         parts.port  # noqa: B018 - validates the port
     except ValueError:
-        raise ConfigError(f"{source}={url!r}: invalid port") from None
+        raise ConfigError(f"{source}={mask(url)!r}: invalid port") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
             or parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigError(f"{source}={url!r}: must be http(s)://host[:port]")
+        raise ConfigError(f"{source}={mask(url)!r}: must be http(s)://host[:port] (credentials go in "
+                          "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, not in the URL)")
     return parts.netloc, parts.scheme == "https"
 
 
@@ -388,7 +390,7 @@ class Storage:
         """Run fn, retrying transient errors; map every storage failure to a RuntimeFailure."""
         policy = retry or self.retry
         expected: tuple[type[BaseException], ...] = (OSError, ValueError)
-        if is_s3(uri):  # minio and urllib3 (with pycryptodome) cost a local-path job ~0.2 s to import
+        if is_s3(uri):  # minio and urllib3 (with pycryptodome) are slow to import: only for s3://
             import urllib3.exceptions as ux
             from minio.error import MinioException
 

@@ -118,3 +118,11 @@ def put_bytes(server: S3Server, bucket: str, key: str, data: bytes) -> None:
     if not c.bucket_exists(bucket):
         c.make_bucket(bucket)
     c.put_object(bucket, key, io.BytesIO(data), len(data))
+
+
+def compile_specs(paths, *, cache: bool = False):
+    """The compiled jobs of spec files or folders, and every problem found (pipeline, compile stage)."""
+    from compiler import pipeline
+
+    units, diags = pipeline.run([str(p) for p in paths], cache=cache)
+    return [u.compiled for u in units], diags

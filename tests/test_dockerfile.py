@@ -1,6 +1,6 @@
 """The runtime image's Dockerfile (no Docker engine here): hadolint-clean, pinned base, multi-stage,
 non-root, entrypoint = an importable console script, and the tag that rendered manifests use.
-Budget: ~3 s."""
+"""
 
 from __future__ import annotations
 
@@ -80,6 +80,9 @@ def test_multi_stage_pinned_non_root():
     assert users, "final stage sets no USER (runs as root)"
     uid = users[-1].split(":")[0]
     assert uid.isdigit() and int(uid) != 0, "numeric non-root USER (runAsNonRoot can verify it)"
+    from runtime.contract import RUNTIME_UID
+
+    assert users[-1] == f"{RUNTIME_UID}:{RUNTIME_UID}", "rendered pods run as (and fsGroup) runtime.contract.RUNTIME_UID"
     builder = next(s for s in st if s[0][1].split()[-1] == "builder")
     install = " ".join(a for i, a in builder if i == "RUN")
     assert re.search(r"pip install --constraint constraints.txt .*\"\.\[\$\{extras\}\]\"", install)

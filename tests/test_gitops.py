@@ -1,7 +1,7 @@
 """GitOps delivery: stable hashed names across re-renders, the Argo CD health Lua (run in a real
 Lua 5.1), the Application, the CMP plugin, pre-commit hooks and the example CI workflow.
 
-Budget: ~15 s (a few subprocesses: specc via the CMP command and the CI steps, kubectl kustomize).
+A few subprocesses: specc via the CMP command and the CI steps, kubectl kustomize.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import yaml
 
 from compiler.cli import main
 from compiler.gitops.application import SYNC_OPTIONS
-from compiler.gitops.health import HEALTH_LUA, KINDS, config_key
+from compiler.gitops.health import config_key
+from compiler.kinds import WORKLOADS
+from compiler.kinds.v1 import HEALTH_LUA
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -197,20 +199,64 @@ def test_health_lua(obj, status, message):
     assert lua_health(obj) == (status, message)
 
 
+#: Statuses of the other v1 kinds in their controllers' words (kubeflow/trainer v1.9.4
+#: pkg/controller.v1/<kind>/*_controller.go UpdateJobStatus).
+V1_STATUSES = [
+    ("XGBoostJob", [cond("Created", "True", "XGBoostJob xgboost-iris is created.", "XGBoostJobCreated"),
+                    cond("Running", "False", "XGBoostJob xgboost-iris is running.", "XGBoostJobRunning"),
+                    cond("Succeeded", "True", "XGBoostJob xgboost-iris is successfully completed.", "XGBoostJobSucceeded")],
+     {"Master": {"succeeded": 1}, "Worker": {"succeeded": 2}},
+     "Healthy", "XGBoostJob xgboost-iris is successfully completed. (Master: succeeded 1; Worker: succeeded 2)"),
+    ("JAXJob", [cond("Created", "True", "JAXJob jax-simple is created.", "JAXJobCreated"),
+                cond("Running", "False", "JAXJob kubeflow/jax-simple is running.", "JAXJobRunning"),
+                cond("Failed", "True", "JAXJob jax-simple is failed because 1 Worker replica(s) failed.", "JAXJobFailed")],
+     {"Worker": {"active": 1, "failed": 1}},
+     "Degraded", "JAXJob jax-simple is failed because 1 Worker replica(s) failed. (Worker: active 1, failed 1)"),
+    ("PaddleJob", [cond("Created", "True", "PaddleJob paddle-simple is created.", "PaddleJobCreated"),
+                   cond("Restarting", "True", "PaddleJob paddle-simple is restarting because 1 Worker replica(s) failed.",
+                        "PaddleJobRestarting")],
+     {"Worker": {"active": 1, "failed": 1}},
+     "Progressing", "PaddleJob paddle-simple is restarting because 1 Worker replica(s) failed. (Worker: active 1, failed 1)"),
+    ("PyTorchJob", [cond("Created", "True", "PyTorchJob elastic-imagenet is created.", "PyTorchJobCreated"),
+                    cond("Running", "False", "PyTorchJob kubeflow/elastic-imagenet is running.", "PyTorchJobRunning"),
+                    cond("Succeeded", "True", "PyTorchJob kubeflow/elastic-imagenet successfully completed.",
+                         "PyTorchJobSucceeded")],
+     {"Worker": {"succeeded": 1, "active": 1}},
+     "Healthy", "PyTorchJob kubeflow/elastic-imagenet successfully completed. (Worker: active 1, succeeded 1)"),
+]
+
+
+@pytest.mark.parametrize("kind, conditions, replicas, status, message", V1_STATUSES, ids=[s[0] for s in V1_STATUSES])
+def test_health_of_each_v1_kind(capsys, kind, conditions, replicas, status, message):
+    """Each kind's check, as `specc argocd health` puts it under the kind's argocd-cm key, reads
+    that kind's status."""
+    assert main(["argocd", "health"]) == 0
+    script = yaml.safe_load(capsys.readouterr().out)["data"][f"resource.customizations.health.kubeflow.org_{kind}"]
+    obj = {"apiVersion": "kubeflow.org/v1", "kind": kind, "status": {"conditions": conditions, "replicaStatuses": replicas}}
+    assert lua_health(obj, script) == (status, message)
+
+
 def test_health_command_prints_argocd_cm_patch(capsys):
     assert main(["argocd", "health"]) == 0
     cm = yaml.safe_load(capsys.readouterr().out)
     assert cm["apiVersion"] == "v1" and cm["kind"] == "ConfigMap"
     assert cm["metadata"]["name"] == "argocd-cm" and cm["metadata"]["namespace"] == "argocd"
-    assert set(cm["data"]) == {config_key(k) for k in KINDS} == {
-        "resource.customizations.health.kubeflow.org_TFJob",
-        "resource.customizations.health.kubeflow.org_PyTorchJob",
+    assert set(cm["data"]) == {config_key(k) for k in WORKLOADS if k.HEALTH_LUA} == {
+        *(f"resource.customizations.health.kubeflow.org_{kind}"
+          for kind in ("TFJob", "PyTorchJob", "XGBoostJob", "JAXJob", "PaddleJob")),
+        "resource.customizations.health.trainer.kubeflow.org_TrainJob",
     }
-    for script in cm["data"].values():  # the YAML round trip keeps a working script
+    for key, script in cm["data"].items():  # the YAML round trip keeps a working script
+        if key.endswith("TrainJob"):
+            continue  # tests/test_trainjob_gitops.py runs the TrainJob's
         assert script == HEALTH_LUA
         assert lua_health(BOOK_SUCCEEDED, script)[0] == "Healthy"
     assert main(["argocd", "health", "--lua", "--namespace", "x"]) == 0
     assert capsys.readouterr().out == HEALTH_LUA
+    for kind in ("PyTorchJob", "XGBoostJob", "JAXJob", "PaddleJob"):
+        assert main(["argocd", "health", "--lua", "--kind", kind]) == 0
+        assert capsys.readouterr().out == HEALTH_LUA
+    assert main(["argocd", "health", "--lua", "--kind", "Job"]) == 2
 
 
 # ----------------------------------------------------------------------------- Application
@@ -314,7 +360,7 @@ def test_pre_commit_hooks(repo):
     assert main(lint_args) == 0
 
 
-def test_example_ci_workflow_runs_clean_on_this_repo(repo):
+def test_example_ci_workflow_runs_clean_on_this_repo(repo, tmp_path_factory):
     wf = yaml.safe_load((ROOT / "examples" / "ci" / "github-actions.yaml").read_text())
     on = wf.get("on", wf.get(True))  # YAML 1.1 reads the key `on` as true
     assert "pull_request" in on
@@ -322,7 +368,18 @@ def test_example_ci_workflow_runs_clean_on_this_repo(repo):
     assert any(s.get("uses", "").startswith("actions/setup-python") for s in steps)
     runs = [s["run"] for s in steps if "run" in s]
     assert "specc render specs -o rendered --check" in runs
-    for cmd in runs:
+    # A pull request's checkout (fetch-depth: 0): the repository with its base branch as origin/main.
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "base"],
+                 ["update-ref", "refs/remotes/origin/main", "HEAD"]):
+        subprocess.run(["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com", "-c", "commit.gpgsign=false", *args],
+                       cwd=repo, check=True, capture_output=True)
+    summary = tmp_path_factory.mktemp("github") / "step-summary.md"
+    github = {"github.base_ref": "main"}
+    for s in steps:
+        cmd = s.get("run", "")
         if cmd.startswith(("specc ", "kubectl ")):
-            r = subprocess.run(cmd, shell=True, cwd=repo, env=env_with_venv(), capture_output=True, text=True, timeout=60)
+            step_env = {k: github.get(v.strip("${} "), v) for k, v in s.get("env", {}).items()}
+            env = {**env_with_venv(), "GITHUB_STEP_SUMMARY": str(summary), **step_env}
+            r = subprocess.run(cmd, shell=True, cwd=repo, env=env, capture_output=True, text=True, timeout=60)
             assert r.returncode == 0, f"{cmd}: {r.stderr}"
+    assert summary.read_text().startswith("### specc plan: 0 to create, 0 to rerun, 0 to update, 0 to delete, 7 unchanged\n")

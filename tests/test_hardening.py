@@ -43,7 +43,12 @@ def _containers(doc):
         for rs in spec.get(key, {}).values():
             yield from rs["template"]["spec"]["containers"]
     if "template" in spec:
-        yield from spec["template"]["spec"]["containers"]
+        tspec = spec["template"]["spec"]
+        for rj in tspec.get("replicatedJobs", []):  # a TrainingRuntime's JobSet
+            yield from rj["template"]["spec"]["template"]["spec"]["containers"]
+        yield from tspec.get("containers", [])
+    if "trainer" in spec:  # a TrainJob's trainer carries env like a container
+        yield spec["trainer"]
 
 
 def test_literal_credentials_anywhere_are_refused(tmp_path):

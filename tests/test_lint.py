@@ -1,5 +1,5 @@
 """`specc lint`: every rule fires at the right place, can be silenced per spec, and sets the exit
-status (2 on errors, 0 on warnings unless --strict). Budget: ~5 s, all in-process."""
+status (2 on errors, 0 on warnings unless --strict). All in-process."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from compiler.cli import main
-from compiler.lint import RULES, credential_in, lint_paths
+from compiler.lint import RULES, VALIDATION_RULES, lint_paths
+from runtime.credentials import credential_in
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,6 +54,10 @@ def with_ignore(text: str, rules: list[str]) -> str:
     return text.replace("  framework:", f"  lint:\n    ignore: [{', '.join(rules)}]\n  framework:", 1)
 
 
+def with_allow(text: str, rule: str, at: str) -> str:
+    return text.replace("  framework:", f"  lint:\n    allow:\n      - {{rule: {rule}, at: '{at}'}}\n  framework:", 1)
+
+
 def line_of(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
 
@@ -75,6 +80,11 @@ CASES = [
     ("literal-credential", dict(env="{HUB: hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789}"), "HUB"),
     ("literal-credential", dict(args="[--hub-token-file, /t, --password, 'hunter22']"), "args:"),
     ("literal-credential", dict(args="['--header=Authorization: Bearer abcdefghijklmnop0123456789']"), "args:"),
+    ("literal-credential", dict(args="[curl, -H, 'Authorization: Bearer 9f8e7d6c5b']"), "args:"),
+    ("literal-credential", dict(env="{OPENAI_KEY: sk-abcdefghijklmnopqrstuvwxyz012345}"), "OPENAI_KEY"),
+    ("literal-credential", dict(env="{MINIO_PASS: minio123}"), "MINIO_PASS"),
+    ("literal-credential", dict(env="{dbPassword: x}"), "dbPassword"),
+    ("literal-credential", dict(env="{S3_URL: 'http://admin:secret@minio:9000'}"), "S3_URL"),
     ("image-tag", dict(image="kubeflow/tf-dist-mnist-test"), "image:"),
     ("image-tag", dict(image="kubeflow/tf-dist-mnist-test:latest"), "image:"),
     ("image-tag", dict(image="registry.local:5000/ml/train"), "image:"),
@@ -86,6 +96,7 @@ CASES = [
     ("resource-requests", dict(resources="{gpus: 0}"), "resources:"),
     ("ttl-after-finished", dict(run_policy="{ttlSecondsAfterFinished: 600}"), "runPolicy:"),
     ("name-length", dict(name="a" * 44), "name: aaaa"),
+    ("kueue-v1", dict(scheduling="{queue: team-a}"), "scheduling:"),
 ]
 
 
@@ -109,11 +120,36 @@ def test_rule_fires_and_can_be_silenced(tmp_path, capsys, rule, overrides, where
     assert main(["lint", "--strict", str(path)]) == 2
     capsys.readouterr()
 
-    # Silenced for this spec (the field is accepted by validation), or for the run.
-    quiet = write(tmp_path, with_ignore(text, [rule]), "quiet.yaml")
-    assert findings(quiet) == []
-    assert main(["lint", "--disable", rule, str(path)]) == 0
+    # Accepted at this one field; a lint rule also for the whole spec, or for the run. Validation
+    # rules cannot be ignored wholesale.
+    assert findings(write(tmp_path, with_allow(text, rule, d.field), "allowed.yaml")) == []
+    if rule in VALIDATION_RULES:
+        assert main(["lint", "--disable", rule, str(path)]) == 2
+        assert [x.rule for x in findings(write(tmp_path, with_ignore(text, [rule]), "quiet.yaml"))] == [rule]
+    else:
+        assert findings(write(tmp_path, with_ignore(text, [rule]), "quiet.yaml")) == []
+        assert main(["lint", "--disable", rule, str(path)]) == 0
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("framework, replicas, kind", [
+    ("tensorflow", "    Worker: 2", "TFJob"),
+    ("pytorch", "    Master: 1\n    Worker: 1", "PyTorchJob"),
+    ("xgboost", "    Master: 1\n    Worker: 1", "XGBoostJob"),
+    ("jax", "    Worker: 2", "JAXJob"),
+    ("paddle", "    Worker: 2", "PaddleJob"),
+    ("python", "    Worker: 1", None),
+    ("sklearn", "    Worker: 1", None),
+])
+def test_kueue_queue_warns_on_every_v1_kind_only(tmp_path, framework, replicas, kind):
+    """Kueue v0.19+ leaves the training-operator v1 kinds alone by default; it manages batch/v1 Jobs."""
+    got = findings(write(tmp_path, spec_text(framework=framework, replicas=replicas, scheduling="{queue: team-a}")))
+    if kind is None:
+        assert got == []
+    else:
+        assert [(d.rule, d.severity, d.field) for d in got] == [("kueue-v1", "warning", "spec.scheduling.queue")]
+        assert got[0].message.startswith(f"Kueue v0.19+ does not manage {kind} unless its integration is enabled")
+        assert "spec.target: trainjob" in got[0].message
 
 
 def test_no_false_positives_for_references_and_pinned_images(tmp_path):
@@ -194,7 +230,8 @@ def test_explain_and_list(capsys):
     for name, rule in RULES.items():
         assert main(["lint", "--explain", name]) == 0
         out = capsys.readouterr().out
-        assert out.startswith(f"{name} ({rule.severity}): ") and f"ignore: [{name}]" in out
+        assert out.startswith(f"{name} ({rule.severity}): ") and f"- {{rule: {name}, at: " in out
+        assert (f"ignore: [{name}]" in out) == (name not in VALIDATION_RULES)
         assert len(rule.explanation) > 100
     assert main(["lint", "--explain", "image-tags"]) == 2
     assert "did you mean 'image-tag'?" in capsys.readouterr().err

@@ -1,7 +1,6 @@
 """Load stage and diagnostics: located errors for every invalid-input fixture, positions,
 resource bounds (alias bombs, size, depth), and a fuzz check that nothing but SpecError escapes.
 
-Budget: ~20 s on 2 cores.
 """
 
 from __future__ import annotations

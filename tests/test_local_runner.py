@@ -1,4 +1,4 @@
-"""compiler.local: the local runner behind `specc run SPEC --local` (budget: 40 s).
+"""localrun: the local runner behind `specc run SPEC --local` (budget: 40 s).
 
 Manifests are built by hand in the shape docs/CONTRACTS.md describes; replicas are real processes
 (tests/local_fixtures/replica.py through the `launcher` seam, and once the real `python -m runtime`).
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.local import LocalRunError, run_local
+from localrun import LocalRunError, run_local
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).resolve().parent / "local_fixtures" / "replica.py"
@@ -30,9 +30,19 @@ CONFIG = json.dumps({
 })
 
 
+#: kind -> (replica specs key, container name, its port): the operator's names (v1.9.4 *_types.go).
+KINDS = {
+    "TFJob": ("tfReplicaSpecs", "tensorflow", ("tfjob-port", 2222)),
+    "PyTorchJob": ("pytorchReplicaSpecs", "pytorch", ("pytorchjob-port", 23456)),
+    "XGBoostJob": ("xgbReplicaSpecs", "xgboost", ("xgboostjob-port", 9999)),
+    "JAXJob": ("jaxReplicaSpecs", "jax", ("jaxjob-port", 6666)),
+    "PaddleJob": ("paddleReplicaSpecs", "paddle", ("master", 36543)),
+    "Job": (None, "trainer", None),
+}
+
+
 def container(kind: str, extra_env=(), mounts=()) -> dict:
-    name, port = {"TFJob": ("tensorflow", ("tfjob-port", 2222)), "PyTorchJob": ("pytorch", ("pytorchjob-port", 23456)),
-                  "Job": ("trainer", None)}[kind]
+    _, name, port = KINDS[kind]
     c = {
         "name": name,
         "image": "ghcr.io/specc/runtime:0.1.0",
@@ -65,8 +75,8 @@ def configmap() -> dict:
 
 
 def job(kind: str, replicas: dict[str, tuple[int, str | None]], *, run_policy=None, spec_extra=None, **tpl) -> list[dict]:
-    """[job, configmap] for a TFJob / PyTorchJob with {type: (replicas, restartPolicy)}."""
-    key = "tfReplicaSpecs" if kind == "TFJob" else "pytorchReplicaSpecs"
+    """[job, configmap] for a training-operator v1 kind with {type: (replicas, restartPolicy)}."""
+    key = KINDS[kind][0]
     rspecs = {}
     for rtype, (n, policy) in replicas.items():
         rspecs[rtype] = {"replicas": n, "template": template(kind, **tpl)}
@@ -172,6 +182,153 @@ def test_pytorch_env_per_replica(tmp_path, nproc, world):
         "Created": ("True", "PyTorchJobCreated", "PyTorchJob mnist is created."),
         "Running": ("False", "PyTorchJobRunning", "PyTorchJob mnist is running."),
         "Succeeded": ("True", "PyTorchJobSucceeded", "PyTorchJob mnist is successfully completed.")}
+
+
+#: The env each replica gets, per kind and shape (plan.make with fixed ports: master-0 1001,
+#: worker-i 2001+i), read from kubeflow/trainer v1.9.4 pkg/controller.v1: xgboost/xgboost.go,
+#: jax/envvar.go, paddlepaddle/envvar.go, pytorch/envvar.go + master.go + elastic.go.
+ELASTIC = {"rdzvBackend": "c10d", "minReplicas": 1, "maxReplicas": 4, "maxRestarts": 3, "rdzvId": "imagenet",
+           "rdzvConf": [{"key": "timeout", "value": "900"}, {"key": "join_timeout", "value": "30"}]}
+OPERATOR_ENVS = [
+    ("XGBoostJob", {"Master": 1, "Worker": 2}, None, {
+        "master-0": {"MASTER_PORT": "1001", "MASTER_ADDR": "127.0.0.1", "WORLD_SIZE": "3", "RANK": "0",
+                     "PYTHONUNBUFFERED": "1", "WORKER_PORT": "2001", "WORKER_ADDRS": "127.0.0.1,127.0.0.1"},
+        "worker-1": {"MASTER_PORT": "1001", "MASTER_ADDR": "127.0.0.1", "WORLD_SIZE": "3", "RANK": "2",
+                     "PYTHONUNBUFFERED": "1", "WORKER_PORT": "2001", "WORKER_ADDRS": "127.0.0.1,127.0.0.1"}}),
+    ("XGBoostJob", {"Master": 1}, None, {
+        "master-0": {"MASTER_PORT": "1001", "MASTER_ADDR": "127.0.0.1", "WORLD_SIZE": "1", "RANK": "0",
+                     "PYTHONUNBUFFERED": "1"}}),
+    ("JAXJob", {"Worker": 3}, None, {
+        "worker-0": {"PYTHONUNBUFFERED": "1", "COORDINATOR_PORT": "2001", "COORDINATOR_ADDRESS": "127.0.0.1",
+                     "NUM_PROCESSES": "3", "PROCESS_ID": "0"},
+        "worker-2": {"PYTHONUNBUFFERED": "1", "COORDINATOR_PORT": "2001", "COORDINATOR_ADDRESS": "127.0.0.1",
+                     "NUM_PROCESSES": "3", "PROCESS_ID": "2"}}),
+    ("PaddleJob", {"Worker": 2}, None, {
+        "worker-0": {"PYTHONUNBUFFERED": "1", "PADDLE_JOB_ID": "mnist", "PADDLE_NNODES": "2",
+                     "POD_IP_DUMMY": "127.0.0.1", "PADDLE_MASTER": "127.0.0.1:2001"},
+        "worker-1": {"PYTHONUNBUFFERED": "1", "PADDLE_JOB_ID": "mnist", "PADDLE_NNODES": "2",
+                     "PADDLE_MASTER": "127.0.0.1:2001"}}),
+    ("PaddleJob", {"Master": 1, "Worker": 2}, None, {
+        "master-0": {"PYTHONUNBUFFERED": "1", "PADDLE_JOB_ID": "mnist", "PADDLE_NNODES": "3",
+                     "POD_IP_DUMMY": "127.0.0.1", "PADDLE_MASTER": "127.0.0.1:1001", "PADDLE_SERVER_NUM": "1"},
+        "worker-0": {"PYTHONUNBUFFERED": "1", "PADDLE_JOB_ID": "mnist", "PADDLE_NNODES": "3",
+                     "PADDLE_MASTER": "127.0.0.1:1001", "PADDLE_TRAINER_NUM": "1"}}),
+    ("PyTorchJob", {"Worker": 2}, {"elasticPolicy": ELASTIC}, {
+        "worker-1": {"PYTHONUNBUFFERED": "1", "PET_NPROC_PER_NODE": "auto", "PET_RDZV_ENDPOINT": "127.0.0.1:2001",
+                     "PET_RDZV_BACKEND": "c10d", "PET_NNODES": "1:4", "PET_MAX_RESTARTS": "3", "PET_RDZV_ID": "imagenet",
+                     "PET_RDZV_CONF": "timeout=900,join_timeout=30"}}),
+    ("PyTorchJob", {"Worker": 3}, {"elasticPolicy": {"rdzvPort": 29400, "standalone": True}, "nprocPerNode": "2"}, {
+        "worker-0": {"PYTHONUNBUFFERED": "1", "PET_NPROC_PER_NODE": "2", "PET_RDZV_ENDPOINT": "127.0.0.1:29400",
+                     "PET_RDZV_BACKEND": "c10d", "PET_NNODES": "3", "PET_STANDALONE": ""}}),
+    ("PyTorchJob", {"Master": 1, "Worker": 1}, {"elasticPolicy": {"maxReplicas": 2}}, {
+        "worker-0": {"PYTHONUNBUFFERED": "1", "MASTER_PORT": "1001", "PET_MASTER_PORT": "1001",
+                     "MASTER_ADDR": "127.0.0.1", "PET_MASTER_ADDR": "127.0.0.1", "WORLD_SIZE": "2", "RANK": "1",
+                     "PET_NODE_RANK": "1", "PET_NPROC_PER_NODE": "auto", "PET_RDZV_ENDPOINT": "127.0.0.1:2001",
+                     "PET_RDZV_BACKEND": "c10d", "PET_NNODES": "2:2"}}),
+]
+
+
+@pytest.mark.parametrize("kind, shape, spec_extra, expected", OPERATOR_ENVS,
+                         ids=[f"{c[0]}-{'-'.join(c[1])}{'-elastic' if c[2] else ''}-{i}" for i, c in enumerate(OPERATOR_ENVS)])
+def test_operator_env_of_each_kind(tmp_path, kind, shape, spec_extra, expected):
+    """The operator's variables each replica gets, exactly (the caller's stale ones not inherited)."""
+    from localrun import plan
+
+    manifests = job(kind, {t: (n, None) for t, n in shape.items()}, spec_extra=spec_extra)
+    workload = plan.read(manifests)
+    ports = {m.name: (1001 if m.rtype == "Master" else 2001) + m.index for m in workload.members}
+    caller = {"PATH": "/bin", "RANK": "9", "PADDLE_MASTER": "stale", "COORDINATOR_ADDRESS": "stale", "WORKER_PORT": "1"}
+    p = plan.make(workload, ports=ports, work_dir=tmp_path / "w", volumes_dir=tmp_path / "v", env=caller, hostname="here")
+    own = {"PATH", "SPECC_CONFIG", "SPECC_PATH_MAP"}
+    for name, env in expected.items():
+        assert {k: v for k, v in p.replica(name).env.items() if k not in own} == env, name
+
+
+def test_xgboost_master_decides_and_env_reaches_replicas(tmp_path):
+    run = Run(tmp_path, {"master-0": ["--wait-for", "3"], "worker-1": ["--sleep", "60"]})
+    assert run(job("XGBoostJob", {"Master": (1, None), "Worker": (2, None)})) == 0, run.text
+    envs = {n: run.dump(n)["env"] for n in ("master-0", "worker-0", "worker-1")}
+    assert [envs[n]["RANK"] for n in envs] == ["0", "1", "2"]
+    assert len({(e["MASTER_ADDR"], e["MASTER_PORT"], e["WORKER_PORT"], e["WORKER_ADDRS"]) for e in envs.values()}) == 1
+    assert envs["worker-0"]["MASTER_PORT"] != envs["worker-0"]["WORKER_PORT"]
+    assert "specc: warning: WORKER_ADDRS lists 2 workers at 127.0.0.1 with one WORKER_PORT" in run.text
+    assert "specc: stopping worker-1" in run.text  # the Master's success ends the job
+    assert run.conditions() == {
+        "Created": ("True", "XGBoostJobCreated", "XGBoostJob mnist is created."),
+        "Running": ("False", "XGBoostJobRunning", "XGBoostJob mnist is running."),
+        "Succeeded": ("True", "XGBoostJobSucceeded", "XGBoostJob mnist is successfully completed.")}
+
+
+def test_xgboost_worker_failure_fails_the_job(tmp_path):
+    run = Run(tmp_path, {"master-0": ["--sleep", "60"], "worker-0": ["--codes", "1"]})
+    assert run(job("XGBoostJob", {"Master": (1, None), "Worker": (1, None)})) == 1, run.text
+    assert run.attempts("worker-0") == 1  # Never by default
+    assert run.conditions()["Failed"] == ("True", "XGBoostJobFailed",
+                                          "XGBoostJob mnist is failed because 1 Worker replica(s) failed.")
+
+
+def test_xgboost_without_a_master_is_refused(tmp_path):
+    with pytest.raises(LocalRunError, match=r"^XGBoostJob mnist: no Master replica"):
+        run_local(job("XGBoostJob", {"Worker": (2, None)}), work_dir=tmp_path, out=io.StringIO(),
+                  launcher=lambda *a: ["true"])
+
+
+def test_jax_waits_for_every_worker(tmp_path):
+    run = Run(tmp_path, {"worker-0": ["--wait-for", "3"], "worker-2": ["--sleep", "1"]})
+    assert run(job("JAXJob", {"Worker": (3, None)})) == 0, run.text
+    envs = [run.dump(f"worker-{i}")["env"] for i in range(3)]
+    assert [e["PROCESS_ID"] for e in envs] == ["0", "1", "2"]
+    assert {(e["COORDINATOR_ADDRESS"], e["COORDINATOR_PORT"], e["NUM_PROCESSES"]) for e in envs} == {
+        ("127.0.0.1", envs[0]["COORDINATOR_PORT"], "3")}
+    assert "specc: worker-2 exited with code 0" in run.text and "specc: stopping" not in run.text
+    assert run.conditions()["Succeeded"] == ("True", "JAXJobSucceeded", "JAXJob ml/mnist successfully completed.")
+    assert "    Worker:\n      Succeeded:  3\n" in run.text
+
+
+@pytest.mark.parametrize("shape, leader", [({"Worker": (2, None)}, "worker-0"),
+                                           ({"Master": (1, None), "Worker": (1, None)}, "master-0")])
+def test_paddle_rendezvous_and_success(tmp_path, shape, leader):
+    """Collective mode (worker 0 is the rendezvous, every worker decides) and parameter-server
+    mode (master 0 is, the Master decides); OnFailure restarts in place by default."""
+    run = Run(tmp_path, {"worker-0": ["--codes", "1,0", "--wait-for", "2"], "master-0": ["--wait-for", "3"]})
+    assert run(job("PaddleJob", shape)) == 0, run.text
+    assert run.attempts("worker-0") == 2 and "Restarting" not in run.text
+    names = [f"{t.lower()}-{i}" for t, (n, _) in shape.items() for i in range(n)]
+    envs = {n: run.dump(n)["env"] for n in names}
+    assert len({e["PADDLE_MASTER"] for e in envs.values()}) == 1
+    assert {n for n, e in envs.items() if "POD_IP_DUMMY" in e} == {leader}
+    assert all(e["PADDLE_JOB_ID"] == "mnist" and e["PADDLE_NNODES"] == "2" for e in envs.values())
+    succeeded = run.conditions()["Succeeded"]
+    assert succeeded[2] == ("PaddleJob mnist is successfully completed." if leader == "master-0"
+                            else "PaddleJob ml/mnist successfully completed.")
+
+
+def test_elastic_pytorch_workers_only(tmp_path):
+    """c10d rendezvous at worker 0; any worker finishing ends an elastic job without a Master."""
+    spec = {"elasticPolicy": {**ELASTIC, "metrics": [{"type": "Resource", "resource": {
+        "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]}}
+    run = Run(tmp_path, {"worker-0": ["--sleep", "60"], "worker-1": ["--wait-for", "2"]})
+    assert run(job("PyTorchJob", {"Worker": (2, None)}, spec_extra=spec)) == 0, run.text
+    envs = [run.dump(f"worker-{i}")["env"] for i in range(2)]
+    assert envs[0]["PET_RDZV_ENDPOINT"] == envs[1]["PET_RDZV_ENDPOINT"]
+    assert envs[0]["PET_RDZV_ENDPOINT"].startswith("127.0.0.1:")
+    assert not {"MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE"} & set(envs[0])
+    assert ("specc: warning: elasticPolicy.metrics: no HorizontalPodAutoscaler scales the workers here; "
+            "they stay at 2") in run.text
+    assert "specc: stopping worker-0" in run.text
+    assert run.conditions()["Succeeded"] == ("True", "PyTorchJobSucceeded",
+                                             "PyTorchJob ml/mnist successfully completed.")
+
+
+@pytest.mark.parametrize("policy, reason", [
+    ({"rdzvBackend": "etcd"}, "uses rendezvous backend etcd, which needs an etcd server"),
+    ({"rdzvBackend": "etcd-v2", "rdzvHost": "etcd.kubeflow"}, "uses rendezvous backend etcd-v2, which needs an etcd server"),
+    ({"rdzvHost": "rdzv.kubeflow"}, "meets at elasticPolicy.rdzvHost rdzv.kubeflow, a host of the cluster"),
+])
+def test_elastic_rendezvous_in_the_cluster_is_refused(tmp_path, policy, reason):
+    manifests = job("PyTorchJob", {"Worker": (2, None)}, spec_extra={"elasticPolicy": policy})
+    with pytest.raises(LocalRunError, match=f"^PyTorchJob mnist {reason}; it can only run in a cluster$"):
+        run_local(manifests, work_dir=tmp_path, out=io.StringIO(), launcher=lambda *a: ["true"])
 
 
 def test_exit_code_policy_restarts_on_130(tmp_path):
@@ -352,18 +509,59 @@ def test_custom_image_cannot_run_locally(tmp_path, command):
         run_local(manifests, work_dir=tmp_path, out=io.StringIO(), launcher=lambda *a: ["true"])
 
 
-def test_batch_job_retries_then_completes(tmp_path):
-    manifests = job("TFJob", {"Worker": (1, None)})
-    tpl = manifests[0]["spec"]["tfReplicaSpecs"]["Worker"]["template"]
-    tpl["spec"]["containers"][0]["name"] = "trainer"
+def batch_job(**spec) -> list[dict]:
+    """[Job income, configmap]: one pod, restartPolicy Never, `spec` fields on top."""
+    tpl = template("Job")
     tpl["spec"]["restartPolicy"] = "Never"
-    manifests[0] = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "income", "namespace": "ml"},
-                    "spec": {"backoffLimit": 2, "template": tpl}}
+    return [{"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "income", "namespace": "ml"},
+             "spec": {**spec, "template": tpl}}, configmap()]
+
+
+def test_batch_job_retries_then_completes(tmp_path):
     run = Run(tmp_path, {"job-0": ["--codes", "1,0"]})
-    assert run(manifests) == 0, run.text
+    assert run(batch_job(backoffLimit=2)) == 0, run.text
     assert run.attempts("job-0") == 2
     assert "Pods Statuses:  0 Active / 1 Succeeded / 1 Failed" in run.text
     assert run.conditions() == {"Complete": ("True", "CompletionsReached", "Reached expected number of succeeded pods")}
+
+
+def test_batch_job_pod_failure_policy_fails_on_a_permanent_code(tmp_path):
+    """A Job rendered from restartPolicy ExitCode: 137 retries the pod, 2 fails the Job at once."""
+    rules = {"rules": [{"action": "FailJob", "onExitCodes": {"containerName": "trainer", "operator": "In",
+                                                             "values": list(range(1, 128))}}]}
+    run = Run(tmp_path, {"job-0": ["--codes", "137,2,0"]})
+    assert run(batch_job(backoffLimit=6, podFailurePolicy=rules)) == 1, run.text
+    assert run.attempts("job-0") == 2
+    assert "specc: job-0 exited with code 2; podFailurePolicy rule 0 fails the job\n" in run.text
+    assert run.conditions() == {"Failed": ("True", "PodFailurePolicy", "Container trainer for pod ml/income-0 failed "
+                                                                       "with exit code 2 matching FailJob rule at index 0")}
+    assert "Pods Statuses:  0 Active / 0 Succeeded / 2 Failed" in run.text
+
+
+def test_plan_writes_nothing_until_prepared(tmp_path):
+    """plan.make is pure (ports passed in); plan.prepare lays out the folders and ConfigMap files."""
+    from localrun import plan
+
+    mounts = [{"name": "scratch", "mountPath": "/scratch"}]
+    manifests = job("TFJob", {"Chief": (1, None), "Worker": (2, None)}, mounts=mounts,
+                    volumes=[{"name": "scratch", "emptyDir": {}}])
+    ports = {"chief-0": 1001, "worker-0": 1002, "worker-1": 1003}
+    work = tmp_path / "work"
+    p = plan.make(plan.read(manifests), ports=ports, work_dir=work, volumes_dir=tmp_path / "vols",
+                  env={"PATH": "/bin", "WORLD_SIZE": "9"}, hostname="here")
+    assert not work.exists() and not (tmp_path / "vols").exists()
+    worker = p.replica("worker-1")
+    assert json.loads(worker.env["TF_CONFIG"]) == {
+        "cluster": {"chief": ["127.0.0.1:1001"], "worker": ["127.0.0.1:1002", "127.0.0.1:1003"]},
+        "task": {"type": "worker", "index": 1}, "environment": "cloud"}
+    assert "WORLD_SIZE" not in worker.env and worker.env["PATH"] == "/bin"
+    config = work / "configmaps" / "mnist-config" / "config.json"
+    assert worker.argv == (sys.executable, "-m", "runtime", "--config", str(config))
+    assert (worker.pod, worker.policy, worker.cwd) == ("mnist-worker-1", "Never", work / "replicas" / "worker-1")
+    assert worker.empty_dirs == (work / "replicas" / "worker-1" / "volumes" / "scratch",)
+    assert worker.path_map == {"/etc/specc": str(config.parent), "/scratch": str(worker.empty_dirs[0])}
+    plan.prepare(p)
+    assert config.read_text() == CONFIG and worker.empty_dirs[0].is_dir() and (tmp_path / "vols").is_dir()
 
 
 def test_real_runtime_with_a_bad_config_fails_without_restart(tmp_path):
@@ -388,7 +586,7 @@ def test_ctrl_c_stops_replicas(tmp_path, sig):
     code = (
         "import io, json, signal, sys\n"
         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "from compiler.local import run_local\n"
+        "from localrun import run_local\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from test_local_runner import Run, job\n"
         "from pathlib import Path\n"
@@ -412,7 +610,7 @@ def test_ctrl_c_stops_replicas(tmp_path, sig):
 
 
 def test_module_stays_light():
-    code = ("import sys, compiler.local; heavy = {'tensorflow', 'torch', 'pydantic', 'numpy'} & set(sys.modules); "
+    code = ("import sys, localrun; heavy = {'tensorflow', 'torch', 'pydantic', 'numpy'} & set(sys.modules); "
             "sys.exit(sorted(heavy) or 0)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -126,8 +126,8 @@ def runtime_children() -> list[int]:
 
 
 def test_sigkilled_replica_is_restarted_by_the_local_runner_and_resumes(tmp_path):
-    from compiler.cli import load_jobs
-    from compiler.local import run_local
+    from conftest import compile_specs
+    from localrun import run_local
 
     max_steps, every = 300, 50
     spec = tmp_path / "mnist-faults.yaml"
@@ -158,7 +158,7 @@ spec:
       mountPath: /train
       persistentVolumeClaim: tfevent-volume
 """)
-    jobs, diags = load_jobs([str(spec)])
+    jobs, diags = compile_specs([spec])
     assert not diags, [str(d) for d in diags]
     pvc = tmp_path / "volumes" / "tfevent-volume"
     killed: list[int] = []

@@ -46,11 +46,18 @@ NASTY = [
     ".inf", "2024-01-01", "   leading", "trailing   ", "\ttab", "line1\nline2\n", "\ufeffbom",
     "日本語", "emoji 🙂", "",
 ]
-text = st.one_of(
+_core_text = st.one_of(
     st.sampled_from(NASTY),
     st.text(st.characters(exclude_categories=("Cs",), codec="utf-8",
                           exclude_characters=[chr(c) for c in range(0, 32) if c not in (9, 10)] + ["\x7f"]), max_size=40),
 )
+# Leading and trailing whitespace and line breaks of every kind YAML 1.1 or 1.2 knows.
+# (Spec text refuses control characters but tabs and line feeds, so "\r" only reaches the writer.)
+EDGES = ["", " ", "  ", "\t", "\n", "\n\n", " \n", "\n ", "\x85", "\u2028", "\u2029", "\u00a0", "\ufeff"]
+text = st.one_of(_core_text, st.builds(lambda a, t, b: a + t + b, st.sampled_from(EDGES), _core_text, st.sampled_from(EDGES)))
+# Any string at all (control characters included): what the YAML writer must carry for keys and values.
+_edge = st.sampled_from(EDGES + ["\r", "\r\n", "\x00", "\x1b", "\x7f"])
+any_text = st.one_of(text, st.text(max_size=12), st.builds(lambda a, t, b: a + t + b, _edge, st.text(max_size=8), _edge))
 dns = st.from_regex(r"[a-z][a-z0-9]{0,12}", fullmatch=True)
 quantity = st.sampled_from(["100m", "1", "2", "1.5", "512Mi", "4Gi"])
 
@@ -58,7 +65,7 @@ quantity = st.sampled_from(["100m", "1", "2", "1.5", "512Mi", "4Gi"])
 @st.composite
 def specs(draw) -> dict:
     """Valid spec documents across frameworks, with hostile strings wherever strings go."""
-    framework = draw(st.sampled_from(["tensorflow", "pytorch", "sklearn", "python"]))
+    framework = draw(st.sampled_from(["tensorflow", "pytorch", "xgboost", "jax", "paddle", "sklearn", "python"]))
     builtin = framework in ("tensorflow", "pytorch", "sklearn") and draw(st.booleans())
     spec: dict = {"framework": framework}
     if builtin:
@@ -73,8 +80,15 @@ def specs(draw) -> dict:
                              "command": draw(st.lists(text, max_size=3)), "args": draw(st.lists(text, max_size=3))}
     if framework == "tensorflow":
         types = draw(st.sets(st.sampled_from(["Chief", "PS", "Worker", "Evaluator"]), min_size=1))
-    elif framework == "pytorch":
+    elif framework == "pytorch" and not builtin and draw(st.booleans()):
+        spec["elasticPolicy"] = {"minReplicas": 1, "maxReplicas": draw(st.integers(1, 8)), "metrics": [
+            {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization",
+                                                                         "averageUtilization": draw(st.integers(1, 100))}}}]}
+        types = draw(st.sampled_from([{"Worker"}, {"Master", "Worker"}]))
+    elif framework in ("pytorch", "xgboost"):
         types = {"Master", "Worker"}
+    elif framework == "paddle":
+        types = draw(st.sampled_from([{"Worker"}, {"Master", "Worker"}]))
     else:
         types = {"Worker"}
     replicas = {}
@@ -140,7 +154,7 @@ def test_accepted_specs_render_valid_stable_output(doc):
     # Names: DNS-safe, pods fit 63 characters.
     wl = cj.workload
     assert DNS1035.match(wl["metadata"]["name"]) and len(wl["metadata"]["name"]) <= 63
-    for key in ("tfReplicaSpecs", "pytorchReplicaSpecs"):
+    for key in ("tfReplicaSpecs", "pytorchReplicaSpecs", "xgbReplicaSpecs", "jaxReplicaSpecs", "paddleReplicaSpecs"):
         for rtype, rs in wl["spec"].get(key, {}).items():
             assert len(f"{wl['metadata']['name']}-{rtype.lower()}-{rs['replicas'] - 1}") <= 63
     # Folder names cannot escape the output folder.
@@ -150,13 +164,14 @@ def test_accepted_specs_render_valid_stable_output(doc):
 
 @settings(max_examples=FAST * 3, **COMMON)
 @given(st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), text),
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(text, children, max_size=4)),
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), any_text),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(any_text, children, max_size=4)),
     max_leaves=20,
-))
-def test_emitter_round_trips_any_data(value):
-    """Any JSON-like data under a mapping key round-trips through our YAML writer."""
-    doc = {"data": value}
+), any_text)
+def test_emitter_round_trips_any_data(value, key):
+    """Any JSON-like data, keys and values with leading and trailing whitespace, line breaks and
+    control characters at every level, round-trips through our YAML writer (YAML 1.1 and 1.2)."""
+    doc = {"data": value, key: [value, {key: key}]}
     out = dump(doc)
     y11, y12 = parse_back_all(out)
     assert y11 == [doc] and y12 == [doc]
@@ -226,12 +241,18 @@ def test_fuzz_many(doc, data):
 
 @settings(max_examples=FAST, **COMMON)
 @given(specs())
-def test_rename_equals_full_build_with_final_names(doc):
-    """compile_job's in-place rename gives exactly what building with the final names gives."""
-    from compiler.build.common import Names
-    from compiler.compile import _objects
+def test_job_name_ignores_the_file_a_spec_lives_in(doc):
+    """Moving a spec file keeps its job (same name, same objects but for the source annotation);
+    the name is metadata.name plus the hash of the objects compiled under metadata.name."""
+    from compiler.compile import objects
+    from compiler.naming import Names, content_hash
 
     job = validate(load_text(as_yaml_text(doc), "specs/x.yaml"))
-    cj = compile_job(job, "specs/x.yaml")
-    assert list(cj.objects) == _objects(job, Names.for_job(cj.job_name), "specs/x.yaml")
-    assert cj.job_name == job.metadata.name or cj.job_name.startswith(job.metadata.name + "-")
+    a, b = compile_job(job, "specs/x.yaml"), compile_job(job, "elsewhere/y.yml")
+    assert a.job_name == b.job_name
+    strip = lambda objs: [json.loads(json.dumps(o).replace("elsewhere/y.yml", "specs/x.yaml")) for o in objs]
+    assert list(a.objects) == strip(b.objects)
+    if job.spec.naming == "hashed":
+        assert a.job_name == f"{job.metadata.name}-{content_hash(objects(job, Names.for_job(job.metadata.name), None))}"
+    else:
+        assert a.job_name == job.metadata.name

@@ -180,8 +180,8 @@ def test_checkpoint_store_on_s3(s3, tmp_path):
 
 def test_sigkilled_replica_is_restarted_by_the_local_runner_and_resumes(tmp_path, sample):
     """restartPolicy ExitCode: SIGKILL (137) restarts the pod; the PVC keeps the checkpoint."""
-    from compiler.cli import load_jobs
-    from compiler.local import run_local
+    from conftest import compile_specs
+    from localrun import run_local
 
     spec = tmp_path / "rec.yaml"
     spec.write_text(f"""\
@@ -209,7 +209,7 @@ spec:
       mountPath: /train
       persistentVolumeClaim: ckpt-volume
 """)
-    jobs, diags = load_jobs([str(spec)], use_cache=False)
+    jobs, diags = compile_specs([spec])
     assert not diags, diags
     out, result = io.StringIO(), {}
     runner = threading.Thread(target=lambda: result.setdefault("rc", run_local(

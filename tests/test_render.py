@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compiler.cli import load_jobs, main
+from compiler.cli import main
 from compiler.render import render_stream
-from conftest import REPO
+from conftest import REPO, compile_specs
 from k8s_schemas import validate_object
 
 SPECC = [sys.executable, "-m", "compiler"]
@@ -27,7 +27,7 @@ def specc(*args, cwd=REPO, env=None):
 
 
 def render_case(case: str) -> str:
-    jobs, diags = load_jobs([str(GOLDEN / case / "spec.yaml")])
+    jobs, diags = compile_specs([str(GOLDEN / case / "spec.yaml")])
     assert not diags, [str(d) for d in diags]
     return render_stream(jobs).replace(str(GOLDEN), "tests/golden")
 
@@ -62,33 +62,117 @@ def test_kustomize_builds_rendered():
 
 
 def _all_objects():
-    jobs, diags = load_jobs([str(REPO / "specs")] + [str(GOLDEN / c / "spec.yaml") for c in CASES])
+    jobs, diags = compile_specs([str(REPO / "specs")] + [str(GOLDEN / c / "spec.yaml") for c in CASES])
     assert not diags
     return [(cj.spec_name, o) for cj in jobs for o in cj.objects]
 
 
 @pytest.mark.parametrize("name,obj", _all_objects(), ids=lambda v: v if isinstance(v, str) else v["kind"])
 def test_objects_are_schema_valid(name, obj):
-    """TFJob/PyTorchJob against the v1.9.4 CRDs, Job/ConfigMap against Kubernetes 1.32 (strict)."""
+    """The Kubeflow kinds against the v1.9.4 CRDs (schema and CEL rules), Job/ConfigMap against
+    Kubernetes 1.32 (strict)."""
     assert validate_object(obj) == []
 
 
+EVERY_METRIC = """\
+apiVersion: specc.dev/v1alpha1
+kind: TrainingJob
+metadata: {name: scaled}
+spec:
+  framework: pytorch
+  container: {image: registry.example.com/ml/train:1.0}
+  replicas: {Worker: 2}
+  elasticPolicy:
+    maxReplicas: 8
+    metrics:
+      - {type: Resource, resource: {name: cpu, target: {type: AverageValue, averageValue: 1.5}}}
+      - type: ContainerResource
+        containerResource: {name: memory, container: pytorch, target: {type: Utilization, averageUtilization: 70}}
+      - type: Pods
+        pods:
+          metric:
+            name: samples_per_second
+            selector: {matchExpressions: [{key: app, operator: In, values: [train]}, {key: canary, operator: DoesNotExist}]}
+          target: {type: AverageValue, averageValue: "500"}
+      - type: Object
+        object:
+          describedObject: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: main-route}
+          metric: {name: requests-per-second}
+          target: {type: Value, value: 10000}
+      - type: External
+        external:
+          metric: {name: queue_messages_ready, selector: {matchLabels: {queue: worker-tasks}}}
+          target: {type: AverageValue, averageValue: "30"}
+"""
+
+
+def test_every_metric_source_is_valid_in_the_crd(tmp_path):
+    """Each autoscaling/v2 metric source specc accepts renders as the PyTorchJob CRD wants it,
+    numbers as quantity strings."""
+    spec = tmp_path / "scaled.yaml"
+    spec.write_text(EVERY_METRIC)
+    (job,), diags = compile_specs([spec])
+    assert not diags, [str(d) for d in diags]
+    (obj,) = job.objects
+    assert [m["type"] for m in obj["spec"]["elasticPolicy"]["metrics"]] == [
+        "Resource", "ContainerResource", "Pods", "Object", "External"]
+    metrics = obj["spec"]["elasticPolicy"]["metrics"]
+    assert metrics[0]["resource"]["target"]["averageValue"] == "1.5" and metrics[3]["object"]["target"]["value"] == "10000"
+    assert validate_object(obj) == []
+
+
+#: The operator's names for each v1 kind (pkg/apis/kubeflow.org/v1/*_types.go of v1.9.4):
+#: replica specs key, default container, default port (name, number), replica types.
+OPERATOR_NAMES = {
+    "TFJob": ("tfReplicaSpecs", "tensorflow", ("tfjob-port", 2222), {"Chief", "Master", "PS", "Worker", "Evaluator"}),
+    "PyTorchJob": ("pytorchReplicaSpecs", "pytorch", ("pytorchjob-port", 23456), {"Master", "Worker"}),
+    "XGBoostJob": ("xgbReplicaSpecs", "xgboost", ("xgboostjob-port", 9999), {"Master", "Worker"}),
+    "JAXJob": ("jaxReplicaSpecs", "jax", ("jaxjob-port", 6666), {"Worker"}),
+    "PaddleJob": ("paddleReplicaSpecs", "paddle", ("master", 36543), {"Master", "Worker"}),
+}
+
+
 def test_operator_conventions():
-    """Container names, ports, canonical replica types and DNS-safe pod names."""
+    """Container names, ports, canonical replica types and DNS-safe pod names, for every kind."""
+    from compiler.kinds import WORKLOADS, v1
+
+    assert set(OPERATOR_NAMES) == {k.KIND for k in WORKLOADS if k.API_VERSION == v1.API_VERSION}
+    seen = set()
     for _, obj in _all_objects():
         kind = obj["kind"]
-        if kind not in ("TFJob", "PyTorchJob"):
+        if kind not in OPERATOR_NAMES:
             continue
-        key, cname, port = ("tfReplicaSpecs", "tensorflow", 2222) if kind == "TFJob" else ("pytorchReplicaSpecs", "pytorch", 23456)
+        seen.add(kind)
+        key, cname, (pname, port), types = OPERATOR_NAMES[kind]
         for rtype, rs in obj["spec"][key].items():
             c = rs["template"]["spec"]["containers"][0]
             assert c["name"] == cname
             if "ports" in c:
-                assert c["ports"][0]["containerPort"] == port
-            assert rtype in ("Chief", "Master", "PS", "Worker", "Evaluator")
+                assert c["ports"][0] == {"containerPort": port, "name": pname}
+            assert rtype in types
             for i in range(rs["replicas"]):
                 pod = f"{obj['metadata']['name']}-{rtype.lower()}-{i}"
                 assert len(pod) <= 63
+    assert seen == set(OPERATOR_NAMES)
+
+
+@pytest.mark.parametrize("kind", sorted(OPERATOR_NAMES))
+def test_crd_cel_rules_are_the_immutable_fields(kind):
+    """The CRD's CEL rules are evaluated: every one is a transition rule on a field the kind
+    lists in IMMUTABLE_FIELDS; a rendered object passes them on create, and an update that
+    changes the field is refused with the CRD's message."""
+    from compiler.kinds import by_kind
+    from k8s_schemas import cel_problems, cel_rules
+
+    rules = cel_rules(kind)
+    assert rules and {path for path, _, _ in rules} == set(by_kind(kind).IMMUTABLE_FIELDS)
+    assert all(rule == "self == oldSelf" for _, rule, _ in rules)
+    obj = {"apiVersion": "kubeflow.org/v1", "kind": kind, "metadata": {"name": "x"},
+           "spec": {"runPolicy": {"schedulingPolicy": {"queue": "team-a"}}}}
+    moved = {**obj, "spec": {"runPolicy": {"schedulingPolicy": {"queue": "team-b"}}}}
+    assert cel_problems(obj) == [] and cel_problems(obj, old=obj) == []
+    assert cel_problems(moved, old=obj) == [
+        "spec.runPolicy.schedulingPolicy.queue: spec.runPolicy.schedulingPolicy.queue is immutable"]
 
 
 def test_render_stream_is_byte_stable_across_hash_seeds():
@@ -228,7 +312,7 @@ def test_plain_render_arguments_are_what_argparse_parses(argv):
     """`specc render PATH...` skips importing argparse; it must get exactly argparse's answer."""
     from compiler.cli import _plain_render, build_parser
 
-    assert vars(_plain_render(argv)) == vars(build_parser(extensions=False).parse_args(argv))
+    assert vars(_plain_render(argv)) == vars(build_parser().parse_args(argv))
 
 
 @pytest.mark.parametrize("argv", [["render"], ["render", "-o", "d", "x"], ["render", "x", "--check"], ["render", "x", "-q"],

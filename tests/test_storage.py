@@ -446,7 +446,7 @@ def test_local_path_rejects_foreign_uris():
 
 
 def test_local_paths_never_import_the_s3_client(tmp_path):
-    """A job on PVC paths only does not pay for importing minio/urllib3 (~0.2 s)."""
+    """A job on PVC paths only does not pay for importing minio/urllib3."""
     code = ("import sys, pathlib\nfrom runtime.storage import Storage\nfrom runtime.config import StorageConfig\n"
             "st = Storage.from_config(StorageConfig())\np = pathlib.Path(sys.argv[1]) / 'x'\np.write_bytes(b'hi')\n"
             "assert st.read_bytes(str(p)) == b'hi'\n"

@@ -34,8 +34,43 @@ def run_validate(tmp_path, text: str, *extra: str):
     return r, str(f)
 
 
+CUSTOM = """\
+apiVersion: specc.dev/v1alpha1
+kind: TrainingJob
+metadata:
+  name: demo
+spec:
+  framework: {framework}
+  container:
+    image: registry.example.com/ml/train:1.0
+"""
+
 # (scenario, spec text, expected "line:col: field: message" substrings)
 CASES = [
+    ("trainer-on-custom-only-framework", BASE.replace("tensorflow", "xgboost"),
+     ["8:11: spec.trainer.name: framework xgboost runs a custom image only: set spec.container instead of a trainer; "
+      "trainer 'mnist' runs under framework tensorflow or pytorch, not xgboost"]),
+    ("xgboost-without-master", CUSTOM.format(framework="xgboost") + "  replicas:\n    Worker: 2\n",
+     ["9:3: spec.replicas: an XGBoostJob needs a Master replica (exactly 1; Workers optional)"]),
+    ("xgboost-two-masters", CUSTOM.format(framework="xgboost") + "  replicas:\n    Master: 2\n",
+     ["10:5: spec.replicas.Master.count: Master must have exactly 1 replica"]),
+    ("jax-master", CUSTOM.format(framework="jax") + "  replicas:\n    Master: 1\n    Worker: 2\n",
+     ["10:5: spec.replicas.Master: unknown replica type 'Master' for jax; use one of Worker"]),
+    ("paddle-without-workers", CUSTOM.format(framework="paddle") + "  replicas:\n    Master: 1\n",
+     ["9:3: spec.replicas: a PaddleJob needs Worker replicas (with a Master: parameter-server mode)"]),
+    ("elastic-without-workers", CUSTOM.format(framework="pytorch") + "  replicas:\n    Master: 1\n  elasticPolicy: {}\n",
+     ["9:3: spec.replicas: an elastic PyTorchJob needs Worker replicas (a Master is optional)"]),
+    ("not-elastic-without-master", CUSTOM.format(framework="pytorch") + "  replicas:\n    Worker: 2\n",
+     ["9:3: spec.replicas: a PyTorchJob needs a Master replica (Master exactly 1, Worker >= 1; with elasticPolicy, "
+      "Workers alone)"]),
+    ("operator-env-of-another-kind", CUSTOM.format(framework="jax") + "  env:\n    PROCESS_ID: \"1\"\n",
+     ["10:17: spec.env.PROCESS_ID: PROCESS_ID is set by specc or the training operator; do not set it here"]),
+    ("empty-rdzv-conf", CUSTOM.format(framework="pytorch") + "  replicas: {Worker: 2}\n  elasticPolicy: {rdzvConf: []}\n",
+     ["10:29: spec.elasticPolicy.rdzvConf: List should have at least 1 item"]),
+    ("unknown-metric-type", CUSTOM.format(framework="pytorch") + "  replicas: {Worker: 2}\n  elasticPolicy:\n"
+     "    metrics: [{type: Cpu}]\n",
+     ["11:22: spec.elasticPolicy.metrics[0].type: must be one of 'Resource', 'ContainerResource', 'Pods', 'Object' "
+      "or 'External', got 'Cpu'"]),
     ("misspelt-key", BASE + "  replcas:\n    Worker: 2\n",
      ["11:3: spec.replcas: unknown field 'replcas'; did you mean 'replicas'?"]),
     ("misspelt-trainer-param", BASE.replace("    export_uri", "    batchsize: 10\n    export_uri"),
@@ -51,7 +86,7 @@ CASES = [
     ("unknown-trainer", BASE.replace("name: mnist", "name: mnsit"),
      ["8:11: spec.trainer.name: unknown trainer 'mnsit'; built-in trainers are recommender, income, mnist; did you mean 'mnist'?"]),
     ("lower-case-replica-type", BASE + "  replicas:\n    worker: 2\n",
-     ["12:5: spec.replicas.worker: replica type must be written 'Worker' (canonical case), not 'worker'"]),
+     ["12:5: spec.replicas.worker: must be one of 'Chief', 'Master', 'PS', 'Worker' or 'Evaluator', got 'worker'; did you mean 'Worker'?"]),
     ("pytorch-two-masters", BASE.replace("tensorflow", "pytorch") + "  replicas:\n    Master: 2\n    Worker: 1\n",
      ["12:5: spec.replicas.Master.count: Master must have exactly 1 replica"]),
     ("pytorch-missing-worker", BASE.replace("tensorflow", "pytorch") + "  replicas:\n    Master: 1\n",
@@ -67,21 +102,23 @@ CASES = [
     ("name-too-long", BASE.replace("name: demo", "name: " + "a" * 50),
      ["4:9: metadata.name: name is 50 characters; at most 45 fit"]),
     ("literal-secret-env", BASE + "  env:\n    AWS_SECRET_ACCESS_KEY: hunter2\n",
-     ["12:28: spec.env.AWS_SECRET_ACCESS_KEY: literal credential in AWS_SECRET_ACCESS_KEY"]),
+     ["12:28: spec.env.AWS_SECRET_ACCESS_KEY: literal credential (a value for AWS_SECRET_ACCESS_KEY)"]),
     ("literal-storage-credentials", BASE + "  storage:\n    endpoint: http://minio:9000\n    secretKey: minio123\n",
      ["13:5: spec.storage.secretKey: literal credentials are not allowed"]),
     ("aws-key-in-arg", BASE + "  replicas:\n    Worker: {args: [\"--key=AKIAIOSFODNN7EXAMPLE\"]}\n",
-     ["spec.replicas.Worker.args[0]: literal credential in an argument"]),
+     ["spec.replicas.Worker.args[0]: literal credential (an AWS access key id)"]),
     ("s3-without-storage", BASE.replace("data_dir: /data/mnist", "data_dir: s3://data/mnist/"),
      ["7:3: spec.trainer: the trainer reads or writes s3:// URIs: set spec.storage.endpoint"]),
     ("volume-both-sources", BASE + "  volumes:\n    - {name: v, mountPath: /v, emptyDir: {}, persistentVolumeClaim: pvc}\n",
-     ["12:7: spec.volumes[0]: set exactly one of persistentVolumeClaim or emptyDir"]),
+     ["12:7: spec.volumes[0]: set exactly one of persistentVolumeClaim, emptyDir, configMap, secret"]),
     ("volume-hides-config", BASE + "  volumes:\n    - {name: v, mountPath: /etc, emptyDir: {}}\n",
      ["spec.volumes[0].mountPath: mountPath /etc would hide the runtime config"]),
     ("kueue-and-suspend", BASE + "  scheduling: {queue: q}\n  runPolicy: {suspend: true}\n",
      ["12:24: spec.runPolicy.suspend: Kueue owns suspend"]),
     ("elastic-on-tf", BASE + "  elasticPolicy: {minReplicas: 1}\n",
      ["11:3: spec.elasticPolicy: elasticPolicy applies to framework pytorch only"]),
+    ("operator-env", BASE.replace("tensorflow", "pytorch") + "  env:\n    PET_NNODES: \"4\"\n",
+     ["12:17: spec.env.PET_NNODES: PET_NNODES is set by specc or the training operator; do not set it here"]),
     ("env-ref-shape", BASE + "  env:\n    A: {secretKeyRef: {name: s}}\n",
      ["12:9: spec.env.A.secretKeyRef.key: missing required field 'key'"]),
     ("wrong-api-version", BASE.replace("specc.dev/v1alpha1", "specc.dev/v2"),
@@ -99,9 +136,57 @@ def test_invalid_spec_is_located(tmp_path, scenario, text, expected):
         assert line.startswith(path + ":"), line
 
 
+ELASTIC_METRICS = CUSTOM.format(framework="pytorch") + """\
+  replicas:
+    Worker: 2
+  elasticPolicy:
+    metrics:
+      - type: Pods
+        resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
+      - type: Resource
+        resource: {name: cpu, target: {type: Value, value: "1"}}
+      - type: Resource
+        resource: {name: memory, target: {type: Utilization, averageValue: "0"}}
+      - type: External
+        external:
+          metric:
+            name: ".."
+            selector: {matchExpressions: [{key: queue, operator: In}, {key: b, operator: Exists, values: [x]}]}
+          target: {type: AverageValue, averageValue: 500m}
+      - type: Object
+        object:
+          describedObject: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: main-route}
+          metric: {name: requests-per-second}
+          target: {type: Value, value: 10k}
+"""
+
+
+def test_elastic_metrics_are_checked_as_the_api_server_validates_an_hpa(tmp_path):
+    """A metric sets the one source its type names, with a target of a type that source takes
+    setting that type's field, positive; metric names and selector requirements as Kubernetes
+    reads them (the last metric is sound)."""
+    r, path = run_validate(tmp_path, ELASTIC_METRICS)
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [f"{path}:{where}" for where in [
+        "13:15: spec.elasticPolicy.metrics[0].type: a Pods metric needs pods",
+        "14:9: spec.elasticPolicy.metrics[0].resource: a Pods metric sets pods only; remove resource",
+        "16:46: spec.elasticPolicy.metrics[1].resource.target.type: a Resource metric's target type is Utilization "
+        "or AverageValue, not Value",
+        "18:34: spec.elasticPolicy.metrics[2].resource.target: target type Utilization needs averageUtilization",
+        "18:76: spec.elasticPolicy.metrics[2].resource.target.averageValue: averageValue must be positive",
+        "18:76: spec.elasticPolicy.metrics[2].resource.target.averageValue: target type Utilization sets "
+        "averageUtilization only; remove averageValue",
+        "22:19: spec.elasticPolicy.metrics[3].external.metric.name: a metric name may not be '..'",
+        "23:66: spec.elasticPolicy.metrics[3].external.metric.selector.matchExpressions[0].operator: operator In "
+        "needs values",
+        "23:98: spec.elasticPolicy.metrics[3].external.metric.selector.matchExpressions[1].values: operator Exists "
+        "takes no values",
+    ]] + ["specc: 9 errors"]
+
+
 def test_env_value_of_wrong_type(tmp_path):
     r, _ = run_validate(tmp_path, BASE + "  env:\n    A: 3\n")
-    assert "12:8: spec.env.A: must be a string, or a mapping with one of secretKeyRef" in r.stderr
+    assert "12:8: spec.env.A: must be a string or a mapping (secretKeyRef, configMapKeyRef, fieldRef), got integer" in r.stderr
     assert r.stderr.count("spec.env.A") == 1
 
 
