@@ -88,6 +88,24 @@ def recommender_quality_section(d: dict) -> str:
     return "\n".join(out)
 
 
+def recommender_keras_fit_section(d: dict) -> str:
+    import statistics
+
+    out = ["### Recommender engine: Keras `fit` with `jit_compile=True` (`bench/recommender_keras_fit.py`)", "",
+           f"One run each on the book's data, same split, initial weights and epoch orders, {d['epochs']} epochs, batch "
+           f"size {d['batch_size']}; the Keras variants use `steps_per_execution={d['steps_per_execution']}` and are "
+           "timed without an export.", "",
+           "| variant | end to end, wall s | x reference | median epoch s | best validation MSLE |",
+           "| --- | ---: | ---: | ---: | ---: |"]
+    for name, r in d["runs"].items():
+        out.append(f"| {name} | {r['wall_s']:.1f} | {r['wall_vs_reference']:.2f} | {statistics.median(r['epoch_s']):.2f} | "
+                   f"{min(r['val_loss']):.5f} |")
+    two = d["tf_keras_fit_jit_two_workers"]
+    outcome = "runs" if two["runs"] else f"fails (exit codes {two['exit_codes']}): `{two['error'].split(' (')[0]}`"
+    out += ["", f"tf-keras `fit` with `jit_compile=True` under MultiWorkerMirroredStrategy, 2 workers: {outcome}."]
+    return "\n".join(out)
+
+
 def income_section(d: dict) -> str:
     out = ["### Income (`bench/income.py`)", "",
            f"Against `../shared/reference/ref_income.py` in the same run ({d['explain_rows']} explained rows, "
@@ -116,7 +134,8 @@ def mnist_section(d: dict) -> str:
 
 def main() -> None:
     sections = {"render": render_section, "loader": loader_section, "recommender": recommender_section,
-                "recommender_quality": recommender_quality_section, "income": income_section, "mnist": mnist_section}
+                "recommender_quality": recommender_quality_section, "recommender_keras_fit": recommender_keras_fit_section,
+                "income": income_section, "mnist": mnist_section}
     parts = [section(d) for name, section in sections.items() if (d := _load(name))]
     body = "\n\n".join(p for p in parts if p)
     readme = REPO / "README.md"

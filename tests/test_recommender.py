@@ -1,11 +1,10 @@
-"""The built-in `recommender` trainer: book-faithful preprocessing, bad data, export and serving.
+"""The built-in `recommender` trainer: book-faithful preprocessing, bad data, the model and its
+engine against Keras, export and serving.
 
-Budget: about 2-3 minutes on 2 cores without `slow`: preprocessing tests take seconds; the run
-through `python -m runtime` against the moto S3 server trains 1 epoch on the book's data; the
-2-worker MultiWorkerMirroredStrategy run trains 1 epoch on a 4,000-line sample (the chief alone
-writes its checkpoint); `specc run
-specs/recommender.yaml --local` trains the spec's 3 epochs (~30 s). The `slow` test compares with
-the book's pandas pipeline on the full data (~15 s).
+The run through `python -m runtime` against the moto S3 server trains 1 epoch on the book's data;
+the 2-worker MultiWorkerMirroredStrategy run trains 1 epoch on a 4,000-line sample (the chief alone
+writes its checkpoint); `specc run specs/recommender.yaml --local` trains the spec's 3 epochs. The
+`slow` test compares with the book's pandas pipeline on the full data.
 """
 
 from __future__ import annotations
@@ -85,7 +84,7 @@ def test_matches_book_pandas_on_a_sample(tmp_path):
 
 @pytest.mark.slow
 def test_matches_book_pandas_on_full_data():
-    """The book's data has no constant product: the output is the book's, row for row (~15 s)."""
+    """The book's data has no constant product: the output is the book's, row for row."""
     want = book_preprocess(TRX)
     got = rec.preprocess(TRX.read_bytes(), str(TRX))
     np.testing.assert_array_equal(got.customer_ids, want.customerId.to_numpy(np.int64))
@@ -277,7 +276,7 @@ def test_two_workers_train_together_and_only_the_chief_exports(tmp_path):
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["ckpt-1", "latest"]
     assert outs[0].count("/ckpt-1/ saved") == 1 and " saved (" not in outs[1]
     state = json.loads((tmp_path / "ckpt" / "ckpt-1" / "state.json").read_text())
-    assert state["epoch"] == 1 and state["fingerprint"]["optimizer_state"] == "keras-adam"
+    assert state["epoch"] == 1 and state["fingerprint"]["optimizer_state"] == rec.OPTIMIZER_STATE
 
 
 def test_specc_run_local_book_spec(s3, tmp_path):
@@ -298,13 +297,26 @@ def test_specc_run_local_book_spec(s3, tmp_path):
     assert _serve(model, [int(rec.parse_users(USERS.read_bytes(), "u")[0])], [20]).shape == (1,)
 
 
+def keras_model(keras, n_customers: int, n_products: int, n_factors: int, p_dropout: float):
+    """The book's DeepCollaborativeFiltering in Keras layers, as the notebook builds it: the oracle
+    the trainer's own model (rec.embed, rec.head) and engine are checked against."""
+    layers = keras.layers
+    x1 = keras.Input(shape=(1,), dtype="int32")
+    P = layers.Reshape((n_factors,))(layers.Embedding(n_customers, n_factors)(x1))
+    x2 = keras.Input(shape=(1,), dtype="int32")
+    Q = layers.Reshape((n_factors,))(layers.Embedding(n_products, n_factors)(x2))
+    x = layers.Dropout(p_dropout)(layers.Concatenate(axis=1)([P, Q]))
+    x = layers.Dropout(p_dropout)(layers.Activation("relu")(layers.Dense(n_factors)(x)))
+    return keras.Model([x1, x2], layers.Dense(1)(x))
+
+
 def test_serving_graph_matches_the_keras_model():
     """The exported signature's plain-TF forward pass equals Keras inference; unknown ids fall back."""
     from runtime.trainers._keras import load_tf
 
     tf, keras = load_tf()
     keras.utils.set_random_seed(3)
-    model = rec.build_model(keras, 5, 4, 8, 0.2)
+    model = keras_model(keras, 5, 4, 8, 0.2)
     model.set_weights([w + np.random.default_rng(i).normal(0, 0.3, w.shape).astype(np.float32)
                        for i, w in enumerate(model.get_weights())])
     customers, products = np.array([3, 10, 11, 40, 99]), np.array([0, 2, 7, 8])
@@ -345,8 +357,8 @@ def test_fast_parse_takes_the_book_file():
     np.testing.assert_array_equal(fast[1], want[1])
 
 
-def test_xla_adam_trainer_is_keras_adam(monkeypatch):
-    """XlaAdamTrainer's steps equal Keras' Adam on dense gradients (the textbook update), including
+def test_engine_adam_is_keras_adam(monkeypatch):
+    """The engine's steps equal Keras' Adam on dense gradients (the textbook update), including
     repeated rows in a batch, padding rows, and the folding of the scaled moments (made frequent)."""
     from runtime.trainers._keras import load_tf
 
@@ -354,67 +366,64 @@ def test_xla_adam_trainer_is_keras_adam(monkeypatch):
     monkeypatch.setattr(rec, "_FOLD_EVERY", 16)  # fold every 16 steps instead of 256
     rng = np.random.default_rng(5)
     k, b = 150, 8
-    users = rng.integers(0, 12, size=(1, k, b, 1)).astype(np.int32)  # many repeats per batch
-    products = rng.integers(0, 3, size=(1, k, b, 1)).astype(np.int32)
-    y = rng.random(size=(1, k, b, 1)).astype(np.float32)
-    w = np.ones((1, k, b, 1), np.float32)
-    w[0, -3, 5:] = 0.0  # the last batch with rows is padded
-    w[0, -2:] = 0.0  # the chunk is padded with two empty batches (no step runs for them)
+    users = rng.integers(0, 12, size=(k, b)).astype(np.int32)  # many repeats per batch
+    products = rng.integers(0, 3, size=(k, b)).astype(np.int32)
+    y = rng.random(size=(k, b)).astype(np.float32)
+    w = np.ones((k, b), np.float32)
+    w[-3, 5:] = 0.0  # the last batch with rows is padded
+    w[-2:] = 0.0  # the call is padded with two empty batches (no step runs for them)
 
-    def fresh():
-        keras.utils.set_random_seed(1)
-        return rec.build_model(keras, 12, 3, 4, 0.0)
-
-    model = fresh()
-    trainer = rec.XlaAdamTrainer(tf, model.trainable_variables, 0.01, 0.0)
+    keras.utils.set_random_seed(1)
+    ref = keras_model(keras, 12, 3, 4, 0.0)
+    engine = rec.Engine(tf, ref.get_weights(), 0.01, 0.0)
     keep = rec.dropout_keep(0, 0, 0, (k, b, 12), 0.0)
-    loss_sum, count = trainer.train_chunk(*(tf.constant(a[0]) for a in (users, products, y, w)), tf.constant(keep))
+    loss_sum, count = engine.train_chunk(*(tf.constant(a) for a in (users, products, y, w, keep)))
 
-    ref = fresh()
     opt = keras.optimizers.Adam(0.01)
     losses, counts = [], []
     for i in range(k - 2):  # the batches with rows
-        m = w[0, i, :, 0]
+        m = w[i]
         with tf.GradientTape() as tape:
-            pred = ref((users[0, i], products[0, i]), training=True)
-            loss = tf.reduce_sum(keras.losses.mean_squared_logarithmic_error(y[0, i], pred) * m) / m.sum()
+            pred = ref((users[i][:, None], products[i][:, None]), training=True)
+            loss = tf.reduce_sum(keras.losses.mean_squared_logarithmic_error(y[i][:, None], pred) * m) / m.sum()
         grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, ref.trainable_variables)]
         opt.apply_gradients(zip(grads, ref.trainable_variables))
         losses.append(float(loss) * m.sum())
         counts.append(m.sum())
-    assert int(trainer.step.numpy()) == k - 2 and float(count) == sum(counts)
+    assert int(engine.step.numpy()) == k - 2 and float(count) == sum(counts)
     np.testing.assert_allclose(float(loss_sum), sum(losses), rtol=1e-4)
-    for got, want in zip(model.get_weights(), ref.get_weights()):
+    for got, want in zip(engine.get_weights(), ref.get_weights()):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
     # a call ends folded: the checkpointed moments are Keras' own
-    assert all(s.numpy().tolist() == [1.0, 1.0] for s in trainer.scale)
+    assert all(s.numpy().tolist() == [1.0, 1.0] for s in engine.scale)
     moments = opt.variables[1:]  # m and v of each variable in turn
-    for i, (m, v) in enumerate(zip(trainer.m, trainer.v)):
+    for i, (m, v) in enumerate(zip(engine.m, engine.v)):
         np.testing.assert_allclose(m.numpy(), moments[2 * i].numpy(), rtol=2e-4, atol=1e-7)
         np.testing.assert_allclose(v.numpy(), moments[2 * i + 1].numpy(), rtol=2e-4, atol=1e-9)
 
 
-def test_training_forward_applies_the_given_dropout_masks():
-    """The trainer's forward pass is the Keras model's in training mode with the given dropout
-    masks: masked units zeroed, kept ones scaled by 1 / (1 - rate)."""
+def test_the_model_is_the_keras_model_with_the_given_dropout_masks():
+    """embed + head is the Keras model in training mode with the given dropout masks (masked units
+    zeroed, kept ones scaled by 1 / (1 - rate)) and, without masks, Keras inference; msle is Keras'."""
     from runtime.trainers._keras import load_tf
 
     tf, keras = load_tf()
     keras.utils.set_random_seed(2)
-    model = rec.build_model(keras, 6, 4, 3, 0.25)
-    trainer = rec.XlaAdamTrainer(tf, model.trainable_variables, 0.01, 0.25)
-    users, products = np.array([[0], [5], [2], [2]], np.int32), np.array([[3], [0], [1], [1]], np.int32)
+    model = keras_model(keras, 6, 4, 3, 0.25)
+    weights = model.get_weights()
+    users, products = np.array([0, 5, 2, 2], np.int32), np.array([3, 0, 1, 1], np.int32)
     keep = rec.dropout_keep(7, 1, 0, (1, 4, 9), 0.25)[0]
-    ec, ep, k1, b1, k2, b2 = model.get_weights()
-    x = np.concatenate([ec[users[:, 0]], ep[products[:, 0]]], axis=1) * keep[:, :6] / 0.75
+    ec, ep, k1, b1, k2, b2 = weights
+    x = np.concatenate([ec[users], ep[products]], axis=1) * keep[:, :6] / 0.75
     h = np.maximum(x @ k1 + b1, 0) * keep[:, 6:] / 0.75
-    np.testing.assert_allclose(trainer._forward(users, products, keep).numpy(), h @ k2 + b2, rtol=1e-5, atol=1e-6)
-    # the numpy validation path is Keras inference and Keras' MSLE
-    pred = rec.predict(model.get_weights(), users[:, 0], products[:, 0])
-    np.testing.assert_allclose(pred, model([users, products], training=False).numpy()[:, 0], rtol=1e-6, atol=1e-7)
+    got = rec.head(tf, weights, rec.embed(tf, weights, users, products), keep, 0.25).numpy()
+    np.testing.assert_allclose(got, (h @ k2 + b2)[:, 0], rtol=1e-5, atol=1e-6)
+    pred = rec.predict(tf, weights, users, products).numpy()
+    np.testing.assert_allclose(pred, model([users[:, None], products[:, None]], training=False).numpy()[:, 0],
+                               rtol=1e-6, atol=1e-7)
     y = np.array([0.0, 0.5, 1.0, 0.25], np.float32)
-    want = float(tf.reduce_mean(keras.losses.mean_squared_logarithmic_error(y[:, None], pred[:, None])))
-    assert rec.keras_msle(y, pred) == pytest.approx(want, rel=1e-6)
+    want = keras.losses.mean_squared_logarithmic_error(y[:, None], pred[:, None]).numpy()
+    np.testing.assert_allclose(rec.msle(tf, y, pred).numpy(), want, rtol=1e-6)
 
 
 def test_dropout_masks_are_seeded_per_epoch_and_call():

@@ -1,10 +1,9 @@
 """The recommender survives faults: SIGKILL + restart by the local runner, SIGTERM, an S3 server
-restart, corrupt data, SIGTERM to a 2-worker group; plus runtime.checkpoint.CheckpointStore on a folder and on S3.
+restart, corrupt data, SIGTERM to a 2-worker group, a job scaled from 1 worker to 2 and back (with a
+lost peer between); plus runtime.checkpoint.CheckpointStore on a folder and on S3.
 
-Budget: about 2-2.5 minutes on 2 cores. Every single-worker run uses the first 10,000 transactions
-(~19k training rows, ~0.2 s per epoch after a ~2 s XLA compile), so a fault can land between
-epochs; the 2-worker MultiWorkerMirroredStrategy runs use 4,000; each run pays the ~3 s
-TensorFlow import.
+Every single-worker run uses the first 10,000 transactions, so that a fault can land between
+epochs; the 2-worker MultiWorkerMirroredStrategy runs use 4,000.
 """
 
 from __future__ import annotations
@@ -22,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA, REPO, S3Server, put_file
+from conftest import DATA, REPO, S3Server, free_port, put_file
 
 from runtime.checkpoint import CheckpointStore
 from runtime.config import JobInfo, RecommenderConfig, RuntimeConfig, StorageConfig, dump_runtime_config
+from runtime.errors import ConfigError
 from runtime.storage import Storage
 
 TRX = DATA / "recommender" / "trx_data.csv"
@@ -100,6 +100,22 @@ def _assert_full_history(metrics: dict, resumed: int) -> None:
     loss = metrics["loss"]
     # (resumed after epoch 1 on the sample: 0.81 of the first; from scratch about 1.0)
     assert loss[resumed] < loss[resumed - 1] and loss[resumed] < 0.9 * loss[0], loss
+
+
+def _group(cfg: Path, tmp_path: Path, tag: str, workers: int = 2) -> list[subprocess.Popen]:
+    """`workers` replicas of `python -m runtime` under one TF_CONFIG on loopback (logs: tag<i>.log)."""
+    cluster = {"worker": [f"127.0.0.1:{free_port()}" for _ in range(workers)]}
+    return [subprocess.Popen([sys.executable, "-m", "runtime", "--config", str(cfg), "--work-dir", str(tmp_path / f"{tag}{i}")],
+                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"{tag}{i}.log", "w"),
+                             env=_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})))
+            for i in range(workers)]
+
+
+def _first_lines(n: int, folder: Path) -> Path:
+    """A transactions file of the book's first n transactions, in folder."""
+    out = folder / f"trx-{n}.csv"
+    out.write_text("".join(TRX.read_text().splitlines(keepends=True)[:n + 1]))
+    return out
 
 
 # ---------------------------------------------------------------- CheckpointStore
@@ -361,23 +377,11 @@ def test_two_workers_stop_together_on_sigterm_and_resume(tmp_path):
     """Under MultiWorkerMirroredStrategy (whose coordination service would swallow SIGTERM) a
     SIGTERM to one worker stops both after the same epoch (they all-reduce their stop flags), the
     chief checkpoints, both exit 143; a new group resumes."""
-    from conftest import free_port
-
-    small = tmp_path / "trx.csv"
-    small.write_text("".join(TRX.read_text().splitlines(keepends=True)[:4001]))
     ckpt = tmp_path / "ckpt"
-    cfg = _config(tmp_path / "cfg.json", transactions_uri=str(small), model_root=str(tmp_path / "models"),
+    cfg = _config(tmp_path / "cfg.json", transactions_uri=str(_first_lines(4000, tmp_path)), model_root=str(tmp_path / "models"),
                   checkpoint_uri=str(ckpt), epochs=4)
 
-    def group(tag: str) -> list[subprocess.Popen]:
-        cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
-        return [subprocess.Popen([sys.executable, "-m", "runtime", "--config", str(cfg), "--work-dir",
-                                  str(tmp_path / f"{tag}{i}")], cwd=REPO, stdout=subprocess.DEVNULL,
-                                 stderr=open(tmp_path / f"{tag}{i}.log", "w"),
-                                 env=_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})))
-                for i in range(2)]
-
-    procs = group("first")
+    procs = _group(cfg, tmp_path, "first")
     try:
         _wait_for(lambda: _pointer(ckpt) >= 1, what="the first checkpoint", proc=procs[0])
         procs[1].send_signal(signal.SIGTERM)  # pods get SIGTERM at different moments: here only one
@@ -390,7 +394,7 @@ def test_two_workers_stop_together_on_sigterm_and_resume(tmp_path):
     saved = _pointer(ckpt)
     assert 1 <= saved < 4 and all(f"epoch {saved}/4:" in log and f"epoch {saved + 1}/4:" not in log for log in logs)
 
-    procs = group("second")
+    procs = _group(cfg, tmp_path, "second")
     try:
         codes = [_finish(p, 180) for p in procs]
     finally:
@@ -399,6 +403,61 @@ def test_two_workers_stop_together_on_sigterm_and_resume(tmp_path):
     assert codes == [0, 0], [(tmp_path / f"second{i}.log").read_text()[-2000:] for i in range(2)]
     metrics = json.loads((tmp_path / "models" / "rec" / "1" / "metrics.json").read_text())
     assert metrics["workers"] == 2 and metrics["resumed_from_epoch"] == saved and len(metrics["loss"]) == 4
+
+
+def test_a_job_scaled_from_one_worker_to_two_and_back_resumes(tmp_path):
+    """One optimizer state and checkpoint layout for 1 and N workers: a job checkpointed by one
+    worker resumes with two; when one of the two dies without a word, the other's collectives
+    fail (Rendezvous, exit 140) and the job resumes with one worker again. The attempts together
+    train what one uninterrupted worker trains (two workers differ from one only in the order of
+    float additions)."""
+    from runtime.__main__ import Context
+    from runtime.context import Task
+    from runtime.trainers import recommender as rec
+
+    small = _first_lines(4000, tmp_path)
+    ckpt = tmp_path / "ckpt"
+
+    def cfg(epochs: int, name: str = "scaled", checkpoint: Path = ckpt) -> Path:
+        return _config(tmp_path / f"{name}-{epochs}.json", transactions_uri=str(small), checkpoint_uri=str(checkpoint),
+                       model_root=str(tmp_path / f"models-{name}"), epochs=epochs)
+
+    alone = subprocess.run([sys.executable, "-m", "runtime", "--config", str(cfg(1))], cwd=REPO, env=_env(),
+                           capture_output=True, text=True, timeout=180)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+
+    pair = _group(cfg(EPOCHS), tmp_path, "pair")
+    try:
+        _wait_for(lambda: _pointer(ckpt) >= 2, what="the pair's first checkpoint", proc=pair[0])
+        pair[1].kill()
+        code = _finish(pair[0], 90)
+    finally:
+        for p in pair:
+            _finish(p, 1)
+    log = (tmp_path / "pair0.log").read_text()
+    assert code == 140, log[-3000:]
+    assert f"resuming from checkpoint {ckpt} (ckpt-1): 1 epoch(s) done, attempt 2" in log
+    last = log.rstrip().splitlines()[-1]
+    assert last.startswith("specc-runtime: error: lost a peer worker in epoch ") and "peer" in last.split(": ", 2)[2], last
+    saved = _pointer(ckpt)
+
+    again = subprocess.run([sys.executable, "-m", "runtime", "--config", str(cfg(saved + 1))], cwd=REPO, env=_env(),
+                           capture_output=True, text=True, timeout=180)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resuming from checkpoint {ckpt} (ckpt-{saved}): {saved} epoch(s) done, attempt 3" in again.stderr
+    metrics = json.loads((tmp_path / "models-scaled" / "rec" / "1" / "metrics.json").read_text())
+    assert metrics["workers"] == 1 and metrics["resumed_from_epoch"] == saved and metrics["attempt"] == 3
+
+    whole_cfg = RuntimeConfig.model_validate_json(cfg(saved + 1, "whole", tmp_path / "ckpt-whole").read_text())
+    (tmp_path / "work-whole").mkdir()
+    whole = rec.run(whole_cfg, Context(task=Task(), config=whole_cfg, work_dir=tmp_path / "work-whole"))
+    np.testing.assert_allclose(metrics["loss"], whole["loss"], rtol=1e-5)
+    np.testing.assert_allclose(metrics["val_loss"], whole["val_loss"], rtol=1e-5)
+    last_ckpt = f"ckpt-{saved + 1}"
+    with np.load(ckpt / last_ckpt / "weights.npz") as a, np.load(tmp_path / "ckpt-whole" / last_ckpt / "weights.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for name in a.files:
+            np.testing.assert_allclose(a[name], b[name], rtol=1e-3, atol=1e-6)
 
 
 def test_a_resumed_run_repeats_the_uninterrupted_one(tmp_path, sample):
@@ -412,11 +471,11 @@ def test_a_resumed_run_repeats_the_uninterrupted_one(tmp_path, sample):
     small = tmp_path / "trx.csv"
     small.write_text("".join(sample.read_text().splitlines(keepends=True)[:3001]))
 
-    def run(tag: str, epochs: int) -> dict:
+    def run(tag: str, epochs: int, **settings) -> dict:
         cfg = RuntimeConfig(job=JobInfo(name="recresume", framework="tensorflow"), trainer=RecommenderConfig(
             users_uri=str(USERS), transactions_uri=str(small), export_directory="rec", epochs=epochs,
-            model_root=str(tmp_path / f"models-{tag}"), checkpoint_uri=str(tmp_path / f"ckpt-{tag}")))
-        work = tmp_path / f"work-{tag}-{epochs}"
+            model_root=str(tmp_path / f"models-{tag}"), checkpoint_uri=str(tmp_path / f"ckpt-{tag}"), **settings))
+        work = tmp_path / f"work-{tag}-{epochs}-{len(settings)}"
         work.mkdir()
         return rec.run(cfg, Context(task=Task(), config=cfg, work_dir=work))
 
@@ -430,3 +489,6 @@ def test_a_resumed_run_repeats_the_uninterrupted_one(tmp_path, sample):
         assert sorted(a.files) == sorted(b.files)
         for name in a.files:
             np.testing.assert_array_equal(a[name], b[name])
+    # a checkpoint of other settings is refused, naming what differs
+    with pytest.raises(ConfigError, match=r"written for other data or settings: learning_rate 0\.001 \(this run: 0\.002\)"):
+        run("split", 3, learning_rate=0.002)

@@ -68,3 +68,13 @@ def peer_errors(tf) -> tuple:
     """TensorFlow errors that mean a peer worker went away during a collective."""
     e = tf.errors
     return (e.UnavailableError, e.DeadlineExceededError, e.CancelledError, e.AbortedError)
+
+
+def error_reason(exc) -> str:
+    """The informative line of a TensorFlow op error ("Graph execution error:" comes first)."""
+    import re
+
+    text = str(getattr(exc, "message", exc))
+    m = re.search(r"^[A-Z_]+: .+$|.*(Connection|connection|peer|Peer|timed out|Deadline).*", text, re.M)
+    line = m.group(0) if m else (text.strip().splitlines() or [""])[-1]
+    return " ".join(line.split())[:240]

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from runtime import mnist_data as md
 from runtime.errors import ConfigError, DataError, Rendezvous, RuntimeFailure, Terminated
-from runtime.trainers._keras import _reclaim_sigterm
+from runtime.trainers._keras import _reclaim_sigterm, error_reason
 
 if TYPE_CHECKING:
     from runtime.__main__ import Context
@@ -130,7 +130,7 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
                 tf.errors.AbortedError) as exc:
             if not distributed:
                 raise
-            raise Rendezvous(f"lost a peer replica at step {step}: {type(exc).__name__}: {_tf_reason(exc)}") from None
+            raise Rendezvous(f"lost a peer replica at step {step}: {type(exc).__name__}: {error_reason(exc)}") from None
         step_seconds += time.perf_counter() - s
         if stops > 0:
             ckpt.stop(step)
@@ -210,16 +210,6 @@ class _Checkpoints(md.StepCheckpoints):
         except RuntimeFailure as exc:
             raise Terminated(f"terminated by {why} at step {step}; checkpoint not saved: {exc}") from None
         raise Terminated(f"terminated by {why} at step {step}" + ("; checkpoint saved" if self.chief else ""))
-
-
-def _tf_reason(exc) -> str:
-    """The informative line of a TensorFlow op error ("Graph execution error:" comes first)."""
-    import re
-
-    text = str(getattr(exc, "message", exc))
-    m = re.search(r"^[A-Z_]+: .+$|.*(Connection|connection|peer|Peer|timed out|Deadline).*", text, re.M)
-    line = m.group(0) if m else (text.strip().splitlines() or [""])[-1]
-    return " ".join(line.split())[:240]
 
 
 def build_model(keras, keep: float, seed: int):

@@ -9,12 +9,12 @@ Pipeline (as the book's notebook, vectorised):
    such product, so both give the same 133,585 rows, sorted by productId then customerId;
 4. split: seeded shuffle (default) or the book's unshuffled tail (`split: tail`);
 5. DeepCollaborativeFiltering (two embeddings -> concat -> dropout -> dense -> relu -> dropout ->
-   dense(1)), adam + mean squared logarithmic error, with the spec's hyper-parameters, starting
-   from the weights the book's model gets under Keras 3 with the same seed (keras_initial_weights).
-   Alone: a whole epoch per XLA call (XlaAdamTrainer), with dropout masks drawn in numpy from
-   (seed, epoch) and the validation MSLE computed in numpy; under MultiWorkerMirroredStrategy:
-   Keras fit with Keras' Adam. Each epoch visits the training rows in a permutation seeded by
-   (seed, epoch);
+   dense(1); `embed` and `head`), adam + mean squared logarithmic error, with the spec's
+   hyper-parameters, starting from the weights the book's model gets under Keras 3 with the same
+   seed (keras_initial_weights). One engine (Engine: XLA-compiled steps, Adam, one optimizer state
+   and checkpoint layout) trains it alone and under MultiWorkerMirroredStrategy (MWMS); each epoch
+   visits the training rows in a permutation seeded by (seed, epoch), with dropout masks drawn in
+   numpy from (seed, epoch), and ends with the validation MSLE;
 6. export a SavedModel with the default serving signature (users, products: int64[None]) ->
    predictions: float32[None], plus metrics.json and ids.json, published atomically to
    `<model_root>/<directory>/<version>/`.
@@ -23,12 +23,13 @@ Faults: with `checkpoint_uri` (a PVC path or s3:// prefix) the chief saves weigh
 and the per-epoch history after every epoch (runtime.checkpoint: `ckpt-<epoch>/` folders, a `latest`
 pointer written last, the newest 2 kept); every replica resumes from the newest one and trains only
 the remaining epochs, and metrics.json records `resumed_from_epoch`, `attempt` and the history of
-all attempts. A checkpoint written for other data or hyper-parameters (except `epochs`) is refused.
-On SIGTERM (ctx.stop_requested) training stops at the next XLA call boundary - the epoch's end on
-the book's data (~1-2 s epochs; at most 2048 steps per call), the epoch's end under MWMS, where the
-workers all-reduce their stop flags so that all stop after the same epoch - and the trainer raises
-Terminated (exit 143) after the checkpoint of the last finished epoch; an unfinished epoch is
-discarded and redone by the next attempt. A peer lost under MWMS is a Rendezvous error (exit 140).
+all attempts. A checkpoint written for other data or settings (except `epochs`) is refused, naming
+what differs; one written by any number of workers resumes with any other.
+On SIGTERM (ctx.stop_requested) a lone worker stops at the next engine call (at most
+_MAX_CHUNK_STEPS steps; the epoch's end on the book's data); workers under MWMS stop at the epoch's
+end, after all-reducing their stop flags so that all stop after the same epoch. The trainer then
+raises Terminated (exit 143) after the checkpoint of the last finished epoch; an unfinished epoch
+is discarded and redone by the next attempt. A peer lost under MWMS is a Rendezvous error (exit 140).
 
 Id mapping: embeddings are indexed by a compact mapping (row i = the i-th smallest id seen in the
 transactions) instead of the book's `max id + 1` rows, so sparse or huge ids cost no memory. The
@@ -59,15 +60,11 @@ HEADER = ("customerId", "products")
 _DIRECTORY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 _ID_RE = r"\d{1,18}"
 _PRODUCTS_RE = rf"{_ID_RE}(?:\|{_ID_RE})*"
-#: Batch size used only to evaluate the validation set (does not change training).
-_EVAL_BATCH = 65536
-#: At most this many optimizer steps per XLA call on a single worker (a whole epoch on the book's
-#: data; every call has the same shape, so XLA compiles once).
+#: At most this many optimizer steps per engine call (a whole epoch on the book's data; every
+#: call has the same shape, so XLA compiles once).
 _MAX_CHUNK_STEPS = 2048
-#: At most this many bytes of dropout masks per XLA call (see max_chunk_steps).
+#: At most this many bytes of dropout masks per engine call (see max_chunk_steps).
 _MAX_MASK_BYTES = 64 << 20
-#: Optimizer steps per tf.function call under MultiWorkerMirroredStrategy.
-_DIST_STEPS_PER_EXECUTION = 32
 
 
 @dataclass
@@ -242,7 +239,7 @@ def parse_users(data: bytes, source: str) -> np.ndarray:
     return np.array(ids, dtype=np.int64)
 
 
-# ---------------------------------------------------------------- split, model, export
+# ---------------------------------------------------------------- split and data order
 
 
 def split_indices(n: int, validation_split: float, kind: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -255,56 +252,60 @@ def split_indices(n: int, validation_split: float, kind: str, seed: int) -> tupl
     return order[:n_train], order[n_train:]
 
 
-def msle(y_true: np.ndarray, y_pred) -> float:
-    """Mean squared logarithmic error as Keras computes it (predictions clipped at 0)."""
-    y_pred = np.maximum(np.asarray(y_pred, dtype=np.float64), 0.0)
-    return float(np.mean((np.log1p(np.asarray(y_true, dtype=np.float64)) - np.log1p(y_pred)) ** 2))
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The order the training rows are visited in `epoch`: a permutation seeded by (seed, epoch),
+    so a run resumed from a checkpoint sees the same data order as an uninterrupted one. Every
+    epoch gets a new order, as `shuffle=True` promises (Keras 3's fit on numpy input after
+    keras.utils.set_random_seed, as the book's notebook runs, repeats its first order in every
+    epoch; bench/recommender_quality.py shows it and what it costs the final epoch)."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def build_model(keras, n_customers: int, n_products: int, n_factors: int, p_dropout: float):
-    """The book's DeepCollaborativeFiltering as a Keras functional model ([user, product] -> rating)."""
-    layers = keras.layers
-    x1 = keras.Input(shape=(1,), dtype="int32", name="user")
-    P = layers.Embedding(n_customers, n_factors, name="customer_embedding")(x1)
-    P = layers.Reshape((n_factors,))(P)
-    x2 = keras.Input(shape=(1,), dtype="int32", name="product")
-    Q = layers.Embedding(n_products, n_factors, name="product_embedding")(x2)
-    Q = layers.Reshape((n_factors,))(Q)
-    x = layers.Concatenate(axis=1)([P, Q])
-    x = layers.Dropout(p_dropout)(x)
-    x = layers.Dense(n_factors, name="hidden")(x)
-    x = layers.Activation("relu")(x)
-    x = layers.Dropout(p_dropout)(x)
-    out = layers.Dense(1, name="rating")(x)
-    return keras.Model([x1, x2], out, name="DeepCollaborativeFiltering")
+def chunk_shape(n: int, batch_size: int, max_steps: int) -> tuple[int, int]:
+    """How an epoch of n rows is cut into engine calls: (calls, steps per call), the epoch's
+    batches spread over as few equal calls of at most max_steps steps as possible."""
+    steps = -(-n // batch_size)
+    calls = -(-steps // max_steps)
+    return calls, -(-steps // calls)
 
 
+def chunked_epoch(u, p, y, batch_size: int, max_steps: int, order: np.ndarray, rows: int):
+    """One epoch of training data cut as chunk_shape says: the rows in `order` in batches of
+    batch_size (as Keras batches shuffled numpy input), every batch padded to `rows` rows, the last
+    batch and the last call filled up, all padding with weight 0. Returns arrays (users, products,
+    y, weights), each of shape (calls, steps, rows)."""
+    n = len(order)
+    calls, steps = chunk_shape(n, batch_size, max_steps)
+    pad = calls * steps * batch_size - n
+    idx = np.r_[order, np.zeros(pad, order.dtype)].reshape(calls, steps, batch_size)
+    w = np.r_[np.ones(n, np.float32), np.zeros(pad, np.float32)].reshape(calls, steps, batch_size)
+    if rows > batch_size:
+        wider = ((0, 0), (0, 0), (0, rows - batch_size))
+        idx, w = np.pad(idx, wider), np.pad(w, wider)
+    return u[idx], p[idx], y[idx], w
+
+
+def max_chunk_steps(batch_size: int, factors: int) -> int:
+    """Optimizer steps per engine call at most: _MAX_CHUNK_STEPS, fewer where one call's dropout
+    masks (batch_size * 3 * factors bytes a step) would pass _MAX_MASK_BYTES."""
+    return max(1, min(_MAX_CHUNK_STEPS, _MAX_MASK_BYTES // (batch_size * 3 * factors)))
+
+
+def dropout_keep(seed: int, epoch: int, chunk: int, shape: tuple, rate: float) -> np.ndarray:
+    """Dropout keep masks for one engine call (bool, True with probability 1 - rate): float32
+    uniforms from numpy's default_rng([seed, epoch, chunk, 1]) >= rate, as tf.nn.dropout keeps.
+    With rate 0 nothing is dropped and a (steps, 1, 1) placeholder stands in."""
+    if rate <= 0:
+        return np.ones((shape[0], 1, 1), bool)
+    return np.random.default_rng([seed, epoch, chunk, 1]).random(shape, dtype=np.float32) >= np.float32(rate)
+
+
+# ---------------------------------------------------------------- model
+
+#: The model's weights, in the order of the book's Keras model's get_weights().
+WEIGHT_NAMES = ("customer_embedding", "product_embedding", "hidden_kernel", "hidden_bias", "rating_kernel", "rating_bias")
 #: Largest book-sized embedding table (max id + 1 rows, times factors) keras_initial_weights draws.
 _MAX_BOOK_TABLE = 1 << 25
-
-
-class WeightSet:
-    """The model's six weights as plain tf.Variables (the single-worker path trains these with
-    XlaAdamTrainer and exports them, so it needs no Keras model): get_weights / set_weights /
-    weights as on the Keras model from build_model, in the same order."""
-
-    NAMES = ("customer_embedding", "product_embedding", "hidden_kernel", "hidden_bias", "rating_kernel", "rating_bias")
-
-    def __init__(self, tf, weights: list):
-        self.variables = [tf.Variable(w, name=n) for w, n in zip(weights, self.NAMES)]
-
-    @property
-    def weights(self) -> list:
-        return self.variables
-
-    def get_weights(self) -> list:
-        return [v.numpy() for v in self.variables]
-
-    def set_weights(self, weights: list) -> None:
-        if [tuple(w.shape) for w in weights] != [tuple(v.shape) for v in self.variables]:
-            raise ValueError("weights do not fit this model")
-        for v, w in zip(self.variables, weights):
-            v.assign(w)
 
 
 def keras_initial_weights(tf, seed: int, customers: np.ndarray, products: np.ndarray, factors: int) -> list:
@@ -316,7 +317,7 @@ def keras_initial_weights(tf, seed: int, customers: np.ndarray, products: np.nda
     max id + 1 rows indexed by raw id; row i here (the i-th smallest id) gets that table's row for
     its id, so every customer and product starts from the book's vector. A book-sized table over
     _MAX_BOOK_TABLE values (huge sparse ids) is drawn at the compact size instead. Returns
-    numpy arrays in model.get_weights() order."""
+    numpy arrays in WEIGHT_NAMES order."""
     import math
     import random
 
@@ -340,93 +341,162 @@ def keras_initial_weights(tf, seed: int, customers: np.ndarray, products: np.nda
             np.zeros(factors, np.float32), glorot(factors, 1, s_rating), np.zeros(1, np.float32)]
 
 
+def embed(tf, weights, users, products):
+    """The model's first layers: each pair's customer and product embedding rows, concatenated
+    (B, 2 * factors); `users` and `products` are embedding row indices, `weights` in WEIGHT_NAMES order."""
+    return tf.concat([tf.gather(weights[0], users), tf.gather(weights[1], products)], axis=1)
+
+
+def head(tf, weights, x, keep=None, rate: float = 0.0):
+    """The rest of the model on embedding rows x: dropout -> dense(factors) -> relu -> dropout ->
+    dense(1), one prediction per row. Training passes the dropout keep masks (`keep`, bool
+    (B, 3 * factors): the concatenation's units, then the hidden layer's), kept units scaled by
+    1 / (1 - rate) as tf.nn.dropout does; without them it is inference."""
+    _, _, k1, b1, k2, b2 = weights
+    drop = keep is not None and rate > 0
+    if drop:
+        f2 = x.shape[1]
+        scale = tf.constant(1.0 / (1.0 - rate), tf.float32)
+        x = tf.where(keep[:, :f2], x * scale, tf.zeros_like(x))
+    h = tf.nn.relu(tf.matmul(x, k1) + b1)
+    if drop:
+        h = tf.where(keep[:, f2:], h * scale, tf.zeros_like(h))
+    return (tf.matmul(h, k2) + b2)[:, 0]
+
+
+def predict(tf, weights, users, products):
+    """The model's inference output for pairs of embedding row indices."""
+    return head(tf, weights, embed(tf, weights, users, products))
+
+
+def msle(tf, y_true, y_pred):
+    """Keras' mean_squared_logarithmic_error of each row (both sides clipped at 1e-7); the training
+    loss is its weighted mean over a batch, the validation MSLE its mean."""
+    eps = tf.constant(1e-7)
+    return tf.square(tf.math.log(tf.maximum(y_pred, eps) + 1.0) - tf.math.log(tf.maximum(y_true, eps) + 1.0))
+
+
+# ---------------------------------------------------------------- engine
+
 #: Optimizer steps between the folds of the embedding tables' moment scales into the moments
 #: (b1^256 ~ 2e-12: far from float32's limits either way).
 _FOLD_EVERY = 256
 #: Keras' Adam defaults (the book compiles with optimizer="adam").
 _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
+#: The optimizer state's layout in a checkpoint (Engine.optimizer_variables), for any number of workers.
+OPTIMIZER_STATE = "xla-adam-scaled"
 
 
-class XlaAdamTrainer:
-    """Trains the model on chunks of K batches per call: one XLA computation runs a loop with one
-    ordinary Adam step per batch that holds real rows (x of shape (K, B, 1), per-row weights, 0
-    marks padding). Each batch's loss is the mean MSLE over its real rows; `train_chunk` returns
-    the sums needed for the epoch loss Keras reports (batch losses weighted by row counts).
+class Engine:
+    """The model's six variables and Adam's state, trained alone or with peer workers under
+    MultiWorkerMirroredStrategy. `train_chunk(users, products, y, weights, keep)` takes one call's
+    inputs as chunked_epoch and dropout_keep make them (arrays of shape (steps, rows), keep
+    (steps, rows, 3 * factors); weight 0 marks padding) and returns the sum of the batch losses
+    weighted by their row counts and the row count (the epoch loss Keras reports is their ratio).
 
-    `params` are the model's six variables in model.get_weights() order (WeightSet.variables, or
-    a Keras model's trainable_variables). The forward pass is the Keras model's training path in
-    TensorFlow ops (embedding lookups, concat, dropout, dense + relu, dropout, dense), with the
-    dropout keep masks passed in (`keep`, bool (K, B, 3 * factors): the concat's 2 * factors
-    units, then the hidden layer's factors), drawn by `dropout_keep` from the seed and the epoch,
-    so a run resumed from a checkpoint repeats the uninterrupted run's masks. Kept units are
-    scaled by 1 / (1 - rate), as tf.nn.dropout does.
+    A step is one global batch; its loss is the mean MSLE over the batch's real rows. Worker r of n
+    computes the gradients of rows [r * rows / n, (r + 1) * rows / n) of the batch, which sum to the
+    batch's. Alone, one call is one XLA computation looping over the steps (faster than calling the
+    two halves of a step one by one). With peers, each step runs the same two XLA functions,
+    gradients then update, with one all-reduce between them (XLA on CPU cannot run collectives):
+    every worker pads its slice's embedding-row gradients to the whole batch, so the sum assembles
+    the batch's. Every worker applies the same update to its own copy of the variables, so the
+    copies stay identical, and n workers train what one would, but for the order of float additions.
 
     The optimizer is Adam with Keras' defaults (b1 0.9, b2 0.999, eps 1e-7, bias correction as
-    tf-keras: alpha = lr * sqrt(1 - b2^t) / (1 - b1^t)), applied here rather than through
-    `keras.optimizers.Adam.apply_gradients`, whose per-step bookkeeping cost more than the
-    model's own step. Dense variables get the textbook update. For the embedding tables
-    (sparse gradients) every row's moments decay each step (also rows not in the batch), so
-    each table keeps its moments scaled by the running decay, m = c1 * M and v = c2 * V
-    (c1 = b1^k, c2 = b2^k): a step multiplies two scalars, adds the batch's gradient to the
-    batch's rows of M and V (over c1, c2), and moves every row by alpha * c1*M /
-    (sqrt(c2*V) + eps), one fused pass over the table. Duplicate rows in a batch sum before
-    squaring, as with a dense gradient. Every _FOLD_EVERY steps (an outer loop, so that XLA
-    does not turn a per-step condition into two more passes over each table) and at the end of
-    every call the scales are folded back into M and V, so nothing over- or underflows and a
-    checkpoint holds the plain moments (scales 1).
+    tf-keras: alpha = lr * sqrt(1 - b2^t) / (1 - b1^t)), applied here rather than by Keras: Keras
+    `fit`, even with jit_compile=True, is several times slower, and under MWMS on CPU it cannot
+    compile its collectives (bench/recommender_keras_fit.py). Dense variables get the textbook
+    update. For the embedding tables (sparse gradients) every row's moments decay each step (also
+    rows not in the batch), so each table keeps its moments scaled by the running decay, m = c1 * M
+    and v = c2 * V (c1 = b1^k, c2 = b2^k): a step multiplies two scalars, adds the batch's gradient
+    to the batch's rows of M and V (over c1, c2), and moves every row by alpha * c1*M / (sqrt(c2*V)
+    + eps), one fused pass over the table. Duplicate rows in a batch sum before squaring, as with a
+    dense gradient. Every _FOLD_EVERY steps (an outer loop, so that XLA does not turn a per-step
+    condition into two more passes over each table) and at the end of every call the scales are
+    folded back into M and V, so nothing over- or underflows and a checkpoint holds the plain
+    moments (scales 1).
 
-    `variables` (step, then m, v and the scales) are the optimizer state checkpoints save."""
+    `optimizer_variables` (step, then m, v and the scales) is the optimizer state checkpoints
+    save (OPTIMIZER_STATE), the same for any number of workers."""
 
-    def __init__(self, tf, params: list, learning_rate: float, dropout: float):
+    def __init__(self, tf, weights: list, learning_rate: float, dropout: float, *, strategy=None, rank: int = 0,
+                 workers: int = 1):
         self.tf = tf
         self.lr = learning_rate
         self.rate = float(dropout)
-        self.params = list(params)
-        self.factors = int(self.params[2].shape[1])
-        self.sparse = [True, True, False, False, False, False]
+        self.strategy, self.rank, self.workers = strategy, rank, workers
+        self.factors = int(weights[2].shape[1])
+        self.sparse = (True, True, False, False, False, False)
+        self.variables = [tf.Variable(w, name=n) for w, n in zip(weights, WEIGHT_NAMES)]
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="adam_step")
-        self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name="adam_m") for v in self.params]
-        self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name="adam_v") for v in self.params]
-        self.scale = [tf.Variable([1.0, 1.0], trainable=False, name="adam_scale") for _ in self.params]
-        self.variables = [self.step, *self.m, *self.v, *self.scale]
-        self.train_chunk = tf.function(self._train_chunk, jit_compile=True, autograph=False)
+        self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name="adam_m") for v in self.variables]
+        self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name="adam_v") for v in self.variables]
+        self.scale = [tf.Variable([1.0, 1.0], trainable=False, name="adam_scale") for _ in self.variables]
+        self.optimizer_variables = [self.step, *self.m, *self.v, *self.scale]
+        if workers == 1:
+            self.train_chunk = tf.function(self._chunk_alone, jit_compile=True, autograph=False)
+        else:
+            self._grads_xla = tf.function(self._grads, jit_compile=True, autograph=False)
+            self._apply_xla = tf.function(self._apply, jit_compile=True, autograph=False)
+            self.train_chunk = tf.function(self._chunk_together, autograph=False)
 
-    def blank_inputs(self, k: int, batch: int) -> tuple:
-        """train_chunk inputs of k batches of `batch` rows that are all padding (no step runs)."""
-        keep = (k, batch, 3 * self.factors) if self.rate > 0 else (k, 1, 1)
-        ids = np.zeros((k, batch, 1), np.int32)
-        return ids, ids, np.zeros((k, batch, 1), np.float32), np.zeros((k, batch, 1), np.float32), np.zeros(keep, bool)
+    def rows(self, batch_size: int) -> int:
+        """Rows of a padded global batch: batch_size rounded up to a multiple of the workers."""
+        return -(-batch_size // self.workers) * self.workers
 
-    def _forward(self, users, products, keep):
-        """The model's output for one batch in training mode (users, products: (B, 1) rows)."""
+    def get_weights(self) -> list:
+        return [v.numpy() for v in self.variables]
+
+    def fits(self, weights: list, optimizer: list) -> bool:
+        """Whether arrays of these shapes can be loaded by set_state."""
+        want = [tuple(v.shape) for v in (*self.variables, *self.optimizer_variables)]
+        return [tuple(np.shape(a)) for a in (*weights, *optimizer)] == want
+
+    def set_state(self, weights: list, optimizer: list) -> None:
+        """Load the weights (get_weights order) and the optimizer state (optimizer_variables order)."""
+        for var, value in zip((*self.variables, *self.optimizer_variables), (*weights, *optimizer)):
+            var.assign(value)
+
+    def blank_inputs(self, steps: int, rows: int) -> tuple:
+        """train_chunk inputs of `steps` batches of `rows` rows that are all padding (no step runs)."""
+        keep = (steps, rows, 3 * self.factors) if self.rate > 0 else (steps, 1, 1)
+        ids, w = np.zeros((steps, rows), np.int32), np.zeros((steps, rows), np.float32)
+        return ids, ids, w, w, np.zeros(keep, bool)
+
+    def _grads(self, users, products, y, w, keep):
+        """This worker's part of one global batch: its rows' summed MSLE over the batch's row count,
+        and that loss's gradients w.r.t. the batch's embedding rows (zero outside this worker's
+        slice) and w.r.t. the four dense weights."""
         tf = self.tf
-        emb_c, emb_p, k1, b1, k2, b2 = self.params
-        x = tf.concat([tf.gather(emb_c, users[:, 0]), tf.gather(emb_p, products[:, 0])], axis=1)
-        f2 = 2 * self.factors
-        if self.rate > 0:
-            scale = tf.constant(1.0 / (1.0 - self.rate), tf.float32)
-            x = tf.where(keep[:, :f2], x * scale, tf.zeros_like(x))
-        h = tf.nn.relu(tf.matmul(x, k1) + b1)
-        if self.rate > 0:
-            h = tf.where(keep[:, f2:], h * scale, tf.zeros_like(h))
-        return tf.matmul(h, k2) + b2
+        n = users.shape[0] // self.workers
+        mine = slice(self.rank * n, (self.rank + 1) * n)
+        x = embed(tf, self.variables, users[mine], products[mine])
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            pred = head(tf, self.variables, x, keep[mine] if self.rate > 0 else None, self.rate)
+            loss = tf.reduce_sum(msle(tf, y[mine], pred) * w[mine]) / tf.reduce_sum(w)
+        dx, *dense = tape.gradient(loss, [x, *self.variables[2:]])
+        if self.workers > 1:
+            dx = tf.pad(dx, [[self.rank * n, (self.workers - 1 - self.rank) * n], [0, 0]])
+        return loss, dx, dense
 
-    def _apply(self, grads) -> None:
+    def _apply(self, users, products, dx, dense) -> None:
+        """One Adam step from a global batch's gradients (embedding rows dx, dense weights)."""
         tf = self.tf
         t = tf.cast(self.step + 1, tf.float32)
         b1, b2, eps = tf.constant(_BETA_1), tf.constant(_BETA_2), tf.constant(_EPSILON)
         alpha = self.lr * tf.sqrt(1 - tf.pow(b2, t)) / (1 - tf.pow(b1, t))
-        for var, g, m, v, scale, sparse in zip(self.params, grads, self.m, self.v, self.scale, self.sparse):
+        grads = [(users, dx[:, :self.factors]), (products, dx[:, self.factors:]), *dense]
+        for var, g, m, v, scale, sparse in zip(self.variables, grads, self.m, self.v, self.scale, self.sparse):
             if not sparse:
-                g = tf.convert_to_tensor(g)
                 m.assign_add((g - m) * (1 - b1))
                 v.assign_add((tf.square(g) - v) * (1 - b2))
                 var.assign_sub(m * alpha / (tf.sqrt(v) + eps))
                 continue
+            idx, values = g
             c = scale * tf.stack([b1, b2])
             scale.assign(c)
-            idx = tf.reshape(g.indices, [-1])
-            values = tf.reshape(g.values, [tf.shape(idx)[0], -1])
             same = tf.cast(tf.equal(idx[:, None], idx[None, :]), values.dtype)
             gsum = tf.matmul(same, values)  # each position: the sum over its row's duplicates
             rows = idx[:, None]
@@ -444,101 +514,62 @@ class XlaAdamTrainer:
                 v.assign(v * c[1])
                 scale.assign(self.tf.ones_like(c))
 
-    def _train_chunk(self, users, products, y, w, keep):
+    def _chunk(self, w, step):
+        """Run step(k) -> batch loss for every batch k of the call that holds rows, folding the
+        scales every _FOLD_EVERY steps and at the end; returns train_chunk's two sums."""
         tf = self.tf
-        eps = tf.constant(_EPSILON)
-        n_steps = tf.reduce_sum(tf.cast(tf.reduce_sum(w, axis=[1, 2]) > 0, tf.int32))
+        counts = tf.reduce_sum(w, axis=1)
+        n_steps = tf.reduce_sum(tf.cast(counts > 0, tf.int32))
 
-        def step(k, loss_sum, count_sum):
-            wb = w[k][:, 0]
-            with tf.GradientTape() as tape:
-                pred = self._forward(users[k], products[k], keep[k])
-                count = tf.reduce_sum(wb)
-                # Keras' mean_squared_logarithmic_error (one output per row)
-                msle = tf.square(tf.math.log(tf.maximum(pred, eps) + 1.0) - tf.math.log(tf.maximum(y[k], eps) + 1.0))
-                loss = tf.reduce_sum(msle[:, 0] * wb) / count
-            self._apply(tape.gradient(loss, self.params))
-            return k + 1, loss_sum + loss * count, count_sum + count
+        def one(k, loss_sum):
+            return k + 1, loss_sum + step(k) * counts[k]
 
-        def block(k, loss_sum, count_sum):
+        def block(k, loss_sum):
             end = tf.minimum(k + _FOLD_EVERY, n_steps)
-            k, loss_sum, count_sum = tf.while_loop(lambda k, *_: k < end, step, (k, loss_sum, count_sum))
+            k, loss_sum = tf.while_loop(lambda k, _: k < end, one, (k, loss_sum))
             self._fold()
-            return k, loss_sum, count_sum
+            return k, loss_sum
 
-        _, loss_sum, count_sum = tf.while_loop(lambda k, *_: k < n_steps, block,
-                                               (tf.constant(0), tf.constant(0.0), tf.constant(0.0)))
-        return loss_sum, count_sum
+        _, loss_sum = tf.while_loop(lambda k, _: k < n_steps, block, (tf.constant(0), tf.constant(0.0)))
+        return loss_sum, tf.reduce_sum(counts)
 
+    def _chunk_alone(self, users, products, y, w, keep):
+        def step(k):
+            loss, dx, dense = self._grads(users[k], products[k], y[k], w[k], keep[k])
+            self._apply(users[k], products[k], dx, dense)
+            return loss
 
-def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
-    """The order the training rows are visited in `epoch`: a permutation seeded by (seed, epoch),
-    so a run resumed from a checkpoint sees the same data order as an uninterrupted one. Every
-    epoch gets a new order, as `shuffle=True` promises (Keras 3's fit on numpy input after
-    keras.utils.set_random_seed, as the book's notebook runs, repeats its first order in every
-    epoch; bench/recommender_quality.py shows it and what it costs the final epoch)."""
-    return np.random.default_rng([seed, epoch]).permutation(n)
+        return self._chunk(w, step)
 
+    def _chunk_together(self, users, products, y, w, keep):
+        tf = self.tf
+        shapes = [(), (users.shape[1], 2 * self.factors), *(tuple(v.shape) for v in self.variables[2:])]
+        sizes = [int(np.prod(s)) for s in shapes]
 
-def chunked_epoch(u, p, y, batch_size: int, max_chunk: int, order: np.ndarray):
-    """One epoch of training data in equal chunks of at most `max_chunk` batches: the rows in
-    `order` cut into batches of batch_size (as Keras batches shuffled numpy input), the last batch
-    padded with zero-weight rows and the last chunk with empty batches. Returns arrays
-    (users, products, y, weights), each of shape (chunks, K, B, 1)."""
-    n = len(order)
-    steps = -(-n // batch_size)
-    chunks = -(-steps // max_chunk)
-    k = -(-steps // chunks)
-    pad = chunks * k * batch_size - n
-    idx = np.r_[order, np.zeros(pad, order.dtype)].reshape(chunks, k, batch_size, 1)
-    w = np.r_[np.ones(n, np.float32), np.zeros(pad, np.float32)].reshape(chunks, k, batch_size, 1)
-    return u[idx], p[idx], y[idx], w
+        def replica_step(k):
+            loss, dx, dense = self._grads_xla(users[k], products[k], y[k], w[k], keep[k])
+            flat = tf.concat([tf.reshape(a, [-1]) for a in (loss, dx, *dense)], axis=0)
+            flat = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, flat)
+            loss, dx, *dense = (tf.reshape(a, s) for a, s in zip(tf.split(flat, sizes), shapes))
+            self._apply_xla(users[k], products[k], dx, dense)
+            return loss
+
+        return self._chunk(w, lambda k: self.strategy.run(replica_step, args=(k,)))
 
 
-def max_chunk_steps(batch_size: int, factors: int) -> int:
-    """Optimizer steps per XLA call at most: _MAX_CHUNK_STEPS, fewer where one call's dropout
-    masks (batch_size * 3 * factors bytes a step) would pass _MAX_MASK_BYTES."""
-    return max(1, min(_MAX_CHUNK_STEPS, _MAX_MASK_BYTES // (batch_size * 3 * factors)))
-
-
-def dropout_keep(seed: int, epoch: int, chunk: int, shape: tuple, rate: float) -> np.ndarray:
-    """Dropout keep masks for one XLA call (bool, True with probability 1 - rate): float32
-    uniforms from numpy's default_rng([seed, epoch, chunk, 1]) >= rate, as tf.nn.dropout keeps.
-    With rate 0 nothing is dropped and a (K, 1, 1) placeholder stands in."""
-    if rate <= 0:
-        return np.ones((shape[0], 1, 1), bool)
-    return np.random.default_rng([seed, epoch, chunk, 1]).random(shape, dtype=np.float32) >= np.float32(rate)
-
-
-def predict(weights: list, users: np.ndarray, products: np.ndarray) -> np.ndarray:
-    """The model's inference output (dropout off) for embedding row indices, in numpy float32;
-    `weights` as model.get_weights()."""
-    emb_c, emb_p, k1, b1, k2, b2 = weights
-    h = np.concatenate([emb_c[users], emb_p[products]], axis=1) @ k1 + b1
-    return (np.maximum(h, 0, out=h) @ k2 + b2)[:, 0]
-
-
-def keras_msle(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Mean squared logarithmic error computed as Keras does (float32, both clipped at 1e-7)."""
-    eps = np.float32(1e-7)
-    d = np.log(np.maximum(y_pred, eps) + np.float32(1)) - np.log(np.maximum(y_true, eps) + np.float32(1))
-    return float(np.mean(np.square(d, dtype=np.float32), dtype=np.float32))
+# ---------------------------------------------------------------- export
 
 
 def make_serving_module(tf, weights, customers: np.ndarray, products: np.ndarray, fallback: float):
-    """A tf.Module whose `serve(users, products)` maps raw ids to embedding rows and rates pairs.
-
-    `weights` are the trained model's get_weights() (customer embedding, product embedding,
-    dense kernel and bias, output kernel and bias); the forward pass is the model's inference
-    path (dropout off) in plain TensorFlow ops, so the SavedModel needs no Keras to load.
-    Ids not in the vocabularies get `fallback` (the training mean)."""
+    """A tf.Module whose `serve(users, products)` maps raw ids to embedding rows and rates pairs
+    with `predict` (plain TensorFlow ops, so the SavedModel needs no Keras to load). `weights`
+    are the trained model's (Engine.get_weights()); ids not in the vocabularies get `fallback`
+    (the training mean)."""
 
     class Recommender(tf.Module):
         def __init__(self):
             super().__init__(name="recommender")
-            names = ("customer_embedding", "product_embedding", "dense_kernel", "dense_bias",
-                     "output_kernel", "output_bias")
-            self.weights = [tf.Variable(w, trainable=False, name=n) for w, n in zip(weights, names)]
+            self.weights = [tf.Variable(w, trainable=False, name=n) for w, n in zip(weights, WEIGHT_NAMES)]
             self.customer_ids = tf.Variable(np.asarray(customers, np.int64), trainable=False, name="customer_ids")
             self.product_ids = tf.Variable(np.asarray(products, np.int64), trainable=False, name="product_ids")
             self.fallback = tf.Variable(np.float32(fallback), trainable=False, name="unknown_fallback")
@@ -556,17 +587,14 @@ def make_serving_module(tf, weights, customers: np.ndarray, products: np.ndarray
         def serve(self, users, products):
             ui, uk = self._lookup(self.customer_ids, users)
             pi, pk = self._lookup(self.product_ids, products)
-            emb_c, emb_p, k1, b1, k2, b2 = self.weights
-            x = tf.concat([tf.gather(emb_c, ui), tf.gather(emb_p, pi)], axis=1)
-            x = tf.nn.relu(tf.matmul(x, k1) + b1)
-            pred = (tf.matmul(x, k2) + b2)[:, 0]
+            pred = predict(tf, self.weights, ui, pi)
             return {"predictions": tf.where(tf.logical_and(uk, pk), pred, self.fallback)}
 
     return Recommender()
 
 
 class _Ahead:
-    """Iterates a generator one item ahead on a helper thread: the next XLA call's numpy inputs
+    """Iterates a generator one item ahead on a helper thread: the next engine call's numpy inputs
     (permutation, batches, dropout masks) are made while the current call runs, which holds no GIL."""
 
     def __init__(self, gen):
@@ -589,17 +617,17 @@ class _ExportPrep:
     """Builds the serving module and traces its signature on a background thread (started while
     XLA compiles the training step, which leaves the GIL free), so that the export after training
     only copies the final weights in and writes the SavedModel. The thread also writes a
-    throwaway SavedModel of the placeholder weights under `work_dir` (deleted at once): the first
-    tf.saved_model.save in a process pays one-time costs (~0.1 s) that the real export then skips.
-    Without start() the module is built when asked for."""
+    throwaway SavedModel of placeholder weights under `work_dir` (deleted at once), so that the
+    one-time costs of a process's first tf.saved_model.save fall here. Without start() the module
+    is built when asked for."""
 
-    def __init__(self, tf, model, customers, products, fallback: float, work_dir: Path | None = None):
+    def __init__(self, tf, variables, customers, products, fallback: float, work_dir: Path | None = None):
         import threading
 
         self.tf = tf
         self.work_dir = work_dir
         # placeholders of the weights' shapes: the thread never reads variables that training updates
-        self.zeros = [np.zeros(w.shape, w.dtype.as_numpy_dtype) for w in model.weights]
+        self.zeros = [np.zeros(v.shape, v.dtype.as_numpy_dtype) for v in variables]
         self.args = (customers, products, fallback)
         self.module = self.error = None
         self.thread = threading.Thread(target=self._build, args=(True,), name="recommender-export-prep", daemon=True)
@@ -614,8 +642,6 @@ class _ExportPrep:
             return
         if warm:
             try:
-                for var, z in zip(self.module.weights, self.zeros):
-                    var.assign(z)
                 with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="recommender-warmup-") as tmp:
                     self.tf.saved_model.save(self.module, tmp, signatures={"serving_default": self.module.serve})
             except Exception as exc:  # noqa: BLE001 - only a warm-up: the real export reports its own errors
@@ -627,7 +653,7 @@ class _ExportPrep:
             self.thread.start()
 
     def module_with(self, weights):
-        """The serving module holding `weights` (the trained model's get_weights())."""
+        """The serving module holding `weights` (Engine.get_weights())."""
         if self.started:
             self.thread.join()
         else:
@@ -662,33 +688,34 @@ def export_directory(cfg: RecommenderConfig, storage) -> str:
 # ---------------------------------------------------------------- checkpoints
 
 
-def chunked_steps(n: int, batch_size: int, max_chunk: int) -> int:
-    """Optimizer steps per XLA call for n training rows (see chunked_dataset)."""
-    steps = -(-n // batch_size)
-    return -(-steps // -(-steps // max_chunk))
-
-
-def run_fingerprint(tc: RecommenderConfig, data: Ratings, distributed: bool) -> dict:
+def run_fingerprint(tc: RecommenderConfig, data: Ratings) -> dict:
     """What a checkpoint must match to be resumed: the data, every setting except `epochs`, and
-    the optimizer state's layout (keras Adam under MWMS, XlaAdamTrainer alone)."""
+    the optimizer state's layout. The number of workers is not part of it."""
     h = hashlib.sha256()
     for a in (data.customer_ids, data.product_ids, data.ratings):
         h.update(np.ascontiguousarray(a).tobytes())
     keep = ("batch_size", "validation_split", "factors", "dropout", "learning_rate", "split", "seed")
-    return {"data_sha256": h.hexdigest(), "optimizer_state": "keras-adam" if distributed else "xla-adam-scaled",
-            **{k: getattr(tc, k) for k in keep}}
+    return {"data_sha256": h.hexdigest(), "optimizer_state": OPTIMIZER_STATE, **{k: getattr(tc, k) for k in keep}}
+
+
+def fingerprint_differences(saved: dict, current: dict) -> str:
+    """What differs between a checkpoint's fingerprint and this run's, in words."""
+    out = []
+    for key in [*current, *(k for k in saved if k not in current)]:
+        if saved.get(key) != current.get(key):
+            out.append("the data" if key == "data_sha256" else f"{key} {saved.get(key)!r} (this run: {current.get(key)!r})")
+    return ", ".join(out)
 
 
 @dataclass
 class TrainingState:
-    """Epochs done and the per-epoch history across attempts; saved with the weights after every
-    epoch (runtime.checkpoint layout: `<checkpoint_uri>/ckpt-<epoch>/{weights.npz,state.json}`).
+    """Epochs done and the per-epoch history across attempts; saved with the weights and the
+    optimizer state after every epoch (runtime.checkpoint layout:
+    `<checkpoint_uri>/ckpt-<epoch>/{weights.npz,state.json}`), whatever the number of workers.
 
-    The split and each epoch's data order are functions of the seed (split_indices, epoch_order),
-    so epoch + seed is the whole data state; alone, so are the dropout masks (dropout_keep), and a
-    resumed run repeats the uninterrupted one. Under MWMS, Keras' dropout masks after a resume come
-    from a freshly seeded stream (TF's stateful random kernels cannot be checkpointed):
-    statistically the same, not bit-identical to an uninterrupted run."""
+    The split, each epoch's data order and its dropout masks are functions of the seed and the
+    epoch (split_indices, epoch_order, dropout_keep), so epoch + seed is the whole data state: a
+    resumed run repeats the uninterrupted one, bit for bit with the same number of workers."""
 
     epoch: int = 0
     loss: list = None
@@ -712,7 +739,7 @@ class TrainingState:
 
         state = cls.fresh()
         state.store = CheckpointStore(tc.checkpoint_uri, ctx.storage, keep=2, work_dir=ctx.work_dir)
-        state.fingerprint = run_fingerprint(tc, data, ctx.task.distributed)
+        state.fingerprint = run_fingerprint(tc, data)
         state.work_dir = Path(ctx.work_dir)
         state.chief = ctx.task.is_chief
         return state
@@ -725,8 +752,8 @@ class TrainingState:
         self.epoch_s.append(seconds)
         self.epoch_cpu_s.append(cpu_seconds)
 
-    def restore(self, model, opt_vars: list) -> "TrainingState":
-        """Load the newest checkpoint (if any) into the model and the optimizer variables."""
+    def restore(self, engine: Engine) -> "TrainingState":
+        """Load the newest checkpoint (if any) into the engine."""
         found = self.store.latest()
         if found is None:
             log.info("no checkpoint under %s: training from epoch 0", self.store.uri)
@@ -739,14 +766,14 @@ class TrainingState:
                 opt = [z[f"o{i}"] for i in range(doc["n_optimizer"])]
         except (OSError, ValueError, KeyError) as exc:
             raise DataError(where, f"checkpoint is unreadable: {exc}") from None
-        if doc.get("fingerprint") != self.fingerprint:
-            raise ConfigError(f"checkpoint {where} was written for other data or hyper-parameters; "
+        saved = doc.get("fingerprint") or {}
+        if saved != self.fingerprint:
+            raise ConfigError(f"checkpoint {where} was written for other data or settings: "
+                              f"{fingerprint_differences(saved, self.fingerprint)}; "
                               "delete it or set another checkpoint_uri")
-        if len(opt_vars) != len(opt) or any(tuple(v.shape) != o.shape for v, o in zip(opt_vars, opt)):
-            raise DataError(where, "checkpoint's optimizer state does not fit this model")
-        model.set_weights(weights)
-        for var, value in zip(opt_vars, opt):
-            var.assign(value)
+        if not engine.fits(weights, opt):
+            raise DataError(where, "checkpoint's weights or optimizer state do not fit this model")
+        engine.set_state(weights, opt)
         self.epoch = int(doc["epoch"])
         for key in ("loss", "val_loss", "epoch_s", "epoch_cpu_s"):
             setattr(self, key, [float(v) for v in doc[key]])
@@ -755,14 +782,14 @@ class TrainingState:
         self.store.cleanup()
         return self
 
-    def save(self, model, opt_vars: list) -> None:
+    def save(self, engine: Engine) -> None:
         """Write weights + optimizer state + history as checkpoint `epoch` (the chief only)."""
         if not self.chief:
             return
         t = time.perf_counter()
         with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="recommender-ckpt-") as tmp:
             d = Path(tmp)
-            weights, opt = model.get_weights(), [v.numpy() for v in opt_vars]
+            weights, opt = engine.get_weights(), [v.numpy() for v in engine.optimizer_variables]
             np.savez(d / "weights.npz", **{f"w{i}": w for i, w in enumerate(weights)},
                      **{f"o{i}": o for i, o in enumerate(opt)})
             doc = {"epoch": self.epoch, "attempt": self.attempt, "n_weights": len(weights), "n_optimizer": len(opt),
@@ -781,11 +808,14 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
     t_start, c_start = time.perf_counter(), time.process_time()
     tc: RecommenderConfig = cfg.trainer
     task = ctx.task
-    from runtime.trainers._keras import load_tf, peer_errors, strategy_for
+    distributed = task.distributed
+    if task.rank < 0:
+        raise ConfigError(f"replica {task.name} does not train: the recommender needs chief/master/worker replicas only")
+    from runtime.trainers._keras import error_reason, load_tf, peer_errors, strategy_for
 
     # Importing TensorFlow on a second thread while this one preprocesses gained nothing (both
     # hold the GIL most of the time), so: import, create the strategy, then read.
-    tf, keras = load_tf()
+    tf, _ = load_tf()
     strategy = strategy_for(tf, task)  # before any other TF op (MWMS requirement)
     t_import = time.perf_counter()
     storage = ctx.storage
@@ -798,118 +828,95 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
     train_idx, val_idx = split_indices(len(data), tc.validation_split, tc.split, tc.seed)
     u_all, p_all, y_all = data.customer_index, data.product_index, data.ratings
     u_tr, p_tr, y_tr = u_all[train_idx], p_all[train_idx], y_all[train_idx]
-    u_va, p_va, y_va = u_all[val_idx], p_all[val_idx], y_all[val_idx]
+    u_va, p_va, y_va = (tf.constant(a[val_idx]) for a in (u_all, p_all, y_all))
     train_mean = float(y_tr.mean())
-    mean_msle = msle(y_va, np.full(len(y_va), train_mean))
+    mean_msle = float(tf.reduce_mean(msle(tf, y_va, train_mean)))
     t_prep = time.perf_counter()
     log.info("%d ratings: %d customers x %d products; %s split: %d train, %d validation (read %.2f s, preprocess %.2f s, "
              "after %.2f s importing TensorFlow)", len(data), len(data.customers), len(data.products),
-             tc.split, len(y_tr), len(y_va), t_read - t_import, t_prep - t_read, t_import - t_start)
+             tc.split, len(y_tr), len(val_idx), t_read - t_import, t_prep - t_read, t_import - t_start)
 
     state = TrainingState.open(tc, ctx, data) if tc.checkpoint_uri else TrainingState.fresh()
     ctx.check_stop()
-
-    tf.random.set_seed(tc.seed)
-    distributed = task.distributed
-    opts = tf.data.Options()
-    opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    initial = keras_initial_weights(tf, tc.seed, data.customers, data.products, tc.factors)
-    with strategy.scope():
-        if distributed:
-            keras.utils.set_random_seed(tc.seed)
-            model = build_model(keras, len(data.customers), len(data.products), tc.factors, tc.dropout)
-            model.set_weights(initial)
-            # MWMS all-reduces every step; collectives are not XLA-compiled on CPU.
-            optimizer = keras.optimizers.Adam(learning_rate=tc.learning_rate)
-            model.compile(optimizer=optimizer, loss=keras.losses.MeanSquaredLogarithmicError(),
-                          steps_per_execution=_DIST_STEPS_PER_EXECUTION)
-            optimizer.build(model.trainable_variables)
-            opt_vars = optimizer.variables
-        else:  # alone the model is its six variables (a Keras model costs ~0.1 s to build)
-            model = WeightSet(tf, initial)
-            trainer = XlaAdamTrainer(tf, model.variables, tc.learning_rate, tc.dropout)
-            opt_vars = trainer.variables
-        if state.store is not None:
-            state.restore(model, opt_vars)
-
+    # Plain variables on every worker, outside strategy.scope(): the engine all-reduces itself.
+    engine = Engine(tf, keras_initial_weights(tf, tc.seed, data.customers, data.products, tc.factors),
+                    tc.learning_rate, tc.dropout, strategy=strategy, rank=task.rank, workers=task.world_size)
+    if state.store is not None:
+        state.restore(engine)
+    rows = engine.rows(tc.batch_size)
     max_steps = max_chunk_steps(tc.batch_size, tc.factors)
-    chunk = _DIST_STEPS_PER_EXECUTION if distributed else chunked_steps(len(y_tr), tc.batch_size, max_steps)
-    if distributed:
-        val_ds = (tf.data.Dataset.from_tensor_slices(((u_va[:, None], p_va[:, None]), y_va[:, None]))
-                  .batch(_EVAL_BATCH).cache().with_options(opts))
+    n_calls, steps = chunk_shape(len(y_tr), tc.batch_size, max_steps)
 
-    def train_epoch(epoch: int) -> dict:
-        """One epoch in its seeded order; returns Keras-style logs. On SIGTERM it stops at the next
-        chunk boundary (each XLA call alone; under MWMS at the epoch end, so that the workers'
-        collectives stay in step) and raises Terminated: the unfinished epoch is discarded."""
-        if distributed:
-            order = epoch_order(len(y_tr), tc.seed, epoch)
-            ds = (tf.data.Dataset.from_tensor_slices(((u_tr[order][:, None], p_tr[order][:, None]), y_tr[order][:, None]))
-                  .batch(tc.batch_size).prefetch(tf.data.AUTOTUNE).with_options(opts))
-            # Keras evaluates the (sharded) validation set itself.
-            try:
-                hist = model.fit(ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1, verbose=0)
-            except peer_errors(tf) as exc:
-                reason = " ".join(str(getattr(exc, "message", exc)).split())[:200]
-                raise Rendezvous(f"lost a peer worker in epoch {epoch + 1}/{tc.epochs} "
-                                 f"(resumes from the checkpoint of epoch {state.epoch}): {reason}") from None
-            return {k: float(v[-1]) for k, v in hist.history.items()}
+    def call_inputs(first_epoch: int):
+        """The numpy inputs of every engine call from first_epoch on, in order."""
+        for epoch in range(first_epoch, tc.epochs):
+            chunks = chunked_epoch(u_tr, p_tr, y_tr, tc.batch_size, max_steps, epoch_order(len(y_tr), tc.seed, epoch),
+                                   rows)
+            for i in range(n_calls):
+                keep = dropout_keep(tc.seed, epoch, i, (steps, tc.batch_size, 3 * tc.factors), tc.dropout)
+                if tc.dropout > 0 and rows > tc.batch_size:
+                    keep = np.pad(keep, ((0, 0), (0, rows - tc.batch_size), (0, 0)))
+                yield (*(a[i] for a in chunks), keep)
+
+    def train_epoch(epoch: int) -> tuple[float, float]:
+        """One epoch in its seeded order: (training loss, validation MSLE). Alone, a SIGTERM stops
+        it at the next engine call and raises Terminated: the unfinished epoch is discarded."""
         loss_sum = count = 0.0
-        for i in range(n_chunks):
-            if i and ctx.stop_requested:
+        for i in range(n_calls):
+            if i and ctx.stop_requested and not distributed:
                 raise Terminated(f"terminated by SIGTERM in epoch {epoch + 1}/{tc.epochs} "
                                  f"(resumes from the checkpoint of epoch {state.epoch})")
-            ls, n = trainer.train_chunk(*(tf.constant(a) for a in next(feed)))
+            ls, n = engine.train_chunk(*(tf.constant(a) for a in next(feed)))
             loss_sum, count = loss_sum + float(ls), count + float(n)
-        # validation in inference mode, in numpy (a graph for one pass per epoch costs more to build)
-        return {"loss": loss_sum / count, "val_loss": keras_msle(y_va, predict(model.get_weights(), u_va, p_va))}
+        return loss_sum / count, float(tf.reduce_mean(msle(tf, y_va, predict(tf, engine.variables, u_va, p_va))))
+
+    @tf.function(autograph=False)
+    def votes(flag):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(tf.identity, args=(flag,)), axis=None)
 
     def any_worker_stopping() -> bool:
         """All-reduce the workers' stop flags at an epoch end, so that they stop together (SIGTERM
         reaches pods at different moments; one stopping alone would strand the others' collectives)."""
-        flag = tf.constant(1.0 if ctx.stop_requested else 0.0)
-        votes = strategy.run(lambda: tf.identity(flag))
-        return float(strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None)) > 0
+        return float(votes(tf.constant(1.0 if ctx.stop_requested else 0.0))) > 0
 
-    def call_inputs(first_epoch: int):
-        """The numpy inputs of every XLA call from first_epoch on, in order (users, products, y,
-        weights, dropout keep masks)."""
-        for epoch in range(first_epoch, tc.epochs):
-            chunks = chunked_epoch(u_tr, p_tr, y_tr, tc.batch_size, max_steps, epoch_order(len(y_tr), tc.seed, epoch))
-            for i in range(n_chunks):
-                keep = dropout_keep(tc.seed, epoch, i, (chunk, tc.batch_size, 3 * tc.factors), tc.dropout)
-                yield (*(a[i] for a in chunks), keep)
-
-    export = _ExportPrep(tf, model, data.customers, data.products, train_mean, ctx.work_dir) if task.is_chief else None
+    export = (_ExportPrep(tf, engine.variables, data.customers, data.products, train_mean, ctx.work_dir)
+              if task.is_chief else None)
     start_epoch = state.epoch
-    n_chunks = -(-(-(-len(y_tr) // tc.batch_size)) // max_steps)  # XLA calls per epoch (as chunked_epoch cuts)
     feed = None
     t_compile = time.perf_counter()
     try:
-        if not distributed and start_epoch < tc.epochs:
-            # Trace (Python), then start the helper threads and XLA-compile with an all-padding input
+        if start_epoch < tc.epochs:
+            # Trace (Python), then start the helper threads and compile with an all-padding input
             # (no step runs): the compile holds no GIL, so the first call's inputs and the serving
             # module are made meanwhile.
-            blank = trainer.blank_inputs(chunk, tc.batch_size)
-            trainer.train_chunk.get_concrete_function(*(tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in blank))
+            blank = engine.blank_inputs(steps, rows)
+            engine.train_chunk.get_concrete_function(*(tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in blank))
             feed = _Ahead(call_inputs(start_epoch))
             if export is not None:
                 export.start()
-            trainer.train_chunk(*(tf.constant(a) for a in blank))
+            engine.train_chunk(*(tf.constant(a) for a in blank))
         t_fit, c_fit = time.perf_counter(), time.process_time()
         for epoch in range(start_epoch, tc.epochs):
             t, c = time.perf_counter(), time.process_time()
-            logs = train_epoch(epoch)
-            dt = time.perf_counter() - t
-            state.record(logs["loss"], logs["val_loss"], dt, time.process_time() - c)
-            log.info("epoch %d/%d: loss %.5f val_loss %.5f (%.1f s, %.0f samples/s)", epoch + 1, tc.epochs,
-                     logs["loss"], logs["val_loss"], dt, len(y_tr) / dt)
-            if state.store is not None:
-                state.save(model, opt_vars)
+            try:
+                loss, val_loss = train_epoch(epoch)
+                dt = time.perf_counter() - t
+                state.record(loss, val_loss, dt, time.process_time() - c)
+                log.info("epoch %d/%d: loss %.5f val_loss %.5f (%.1f s, %.0f samples/s)", epoch + 1, tc.epochs,
+                         loss, val_loss, dt, len(y_tr) / dt)
+                if state.store is not None:
+                    state.save(engine)
+                # with peers, a SIGTERM after the vote counts at the next epoch's end
+                stopping = distributed and any_worker_stopping()
+            except peer_errors(tf) as exc:
+                if not distributed:
+                    raise
+                raise Rendezvous(f"lost a peer worker in epoch {epoch + 1}/{tc.epochs} "
+                                 f"(resumes from the checkpoint of epoch {state.epoch}): {error_reason(exc)}") from None
+            if stopping:
+                raise Terminated(f"terminated by SIGTERM (this or another worker) after epoch {epoch + 1}/{tc.epochs}")
             if not distributed:
                 ctx.check_stop()
-            elif any_worker_stopping():  # a SIGTERM after the vote counts at the next epoch's end
-                raise Terminated(f"terminated by SIGTERM (this or another worker) after epoch {epoch + 1}/{tc.epochs}")
     finally:
         if feed is not None:
             feed.close()
@@ -923,7 +930,7 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
         "products": int(len(data.products)),
         "users_csv": {"users": int(len(users)), "known": int(np.isin(users, data.customers).sum())},
         "split": {"kind": tc.split, "seed": tc.seed if tc.split == "shuffle" else None,
-                  "validation_split": tc.validation_split, "train": int(len(y_tr)), "validation": int(len(y_va))},
+                  "validation_split": tc.validation_split, "train": int(len(y_tr)), "validation": int(len(val_idx))},
         "hyperparameters": {"batch_size": tc.batch_size, "epochs": tc.epochs, "factors": tc.factors,
                             "dropout": tc.dropout, "learning_rate": tc.learning_rate,
                             "optimizer": "adam", "loss": "mean_squared_logarithmic_error"},
@@ -933,16 +940,15 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
         "train_mean": train_mean,
         "workers": task.world_size,
         "timings_s": {"import": t_import - t_start, "read": t_read - t_import, "preprocess": t_prep - t_read,
-                      "build": t_compile - t_prep, "compile": t_fit - t_compile, "epochs": epoch_s, "epochs_cpu": state.epoch_cpu_s[-len(epoch_s):] if epoch_s else [],
-                      "epochs_all_attempts": list(state.epoch_s),
-                      "train": t_trained - t_fit,
+                      "build": t_compile - t_prep, "compile": t_fit - t_compile, "epochs": epoch_s,
+                      "epochs_cpu": state.epoch_cpu_s[-len(epoch_s):] if epoch_s else [],
+                      "epochs_all_attempts": list(state.epoch_s), "train": t_trained - t_fit,
                       "cpu_before_fit": c_fit - c_start, "cpu_before_export": time.process_time() - c_start},
         "samples_per_s": len(y_tr) / float(np.median(state.epoch_s)) if state.epoch_s else None,
         "resumed_from_epoch": start_epoch,
         "attempt": state.attempt,
         "checkpoint_uri": tc.checkpoint_uri,
-        "steps_per_call": chunk,
-        "jit_compile": not distributed,
+        "steps_per_call": steps,
     }
     metrics["best_val_loss"] = min(metrics["val_loss"])
 
@@ -961,7 +967,7 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
     }
     with tempfile.TemporaryDirectory(dir=ctx.work_dir, prefix="recommender-export-") as tmp:
         local = Path(tmp) / "model"
-        module = export.module_with(model.get_weights())
+        module = export.module_with(engine.get_weights())
         tf.saved_model.save(module, str(local), signatures={"serving_default": module.serve})
         (local / "ids.json").write_text(json.dumps(ids_doc, separators=(",", ":")) + "\n", encoding="utf-8")
         t_saved = time.perf_counter()
@@ -974,4 +980,3 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
         storage.publish_dir(local, uri, overwrite=start_epoch > 0)
     log.info("exported SavedModel, ids.json and metrics.json to %s (%.1f s total)", uri, time.perf_counter() - t_start)
     return metrics
-
