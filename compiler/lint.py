@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Iterator
 
 from compiler.diagnostics import Diagnostic
 from compiler.validate import dotted

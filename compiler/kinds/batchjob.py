@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.kinds.pod import END, REPLACE, RESTART, SUCCEEDED, job_labels, metadata, pod_template, replicas
+from compiler.kinds.pod import END, REPLACE, RESTART, SUCCEEDED, pod_template, replicas, workload_object
 from compiler.naming import HASH_SUFFIX_LEN
 from runtime.errors import FIRST_RETRYABLE
 
@@ -95,12 +95,7 @@ def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:
     spec["template"] = pod_template(job, names, rep, container_name=CONTAINER, port=None, restart_policy=pod_policy)
     if rp.ttlSecondsAfterFinished is not None:
         spec["ttlSecondsAfterFinished"] = rp.ttlSecondsAfterFinished
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": metadata(job, names.job, extra_labels=job_labels(job), source=source),
-        "spec": spec,
-    }
+    return workload_object(job, names, source, API_VERSION, KIND, spec)
 
 
 def read_replicas(spec: dict) -> dict[str, tuple[int, str, dict]]:

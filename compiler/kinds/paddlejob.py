@@ -10,7 +10,7 @@ paddlepaddle_defaults.go (names and defaults), pkg/webhooks/paddlepaddle/paddlep
 from __future__ import annotations
 
 from compiler.kinds import v1
-from compiler.kinds.pod import SUCCEEDED, job_labels, metadata
+from compiler.kinds.pod import SUCCEEDED
 # The operator's rules every v1 kind shares, re-exported as this kind's own.
 from compiler.kinds.v1 import (  # noqa: F401
     EVENTS, exit_action, fail_job_rule, limits, local_warnings, pod_name, status,
@@ -77,18 +77,7 @@ def check(job: TrainingJob) -> Iterator[tuple]:
 
 def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:
     """The PaddleJob object of a paddle spec."""
-    spec: dict = {}
-    rp = v1.run_policy(job)
-    if rp:
-        spec["runPolicy"] = rp
-    spec[REPLICA_SPECS_KEY] = v1.replica_specs(job, names, types=REPLICA_TYPES, default=DEFAULT_REPLICAS,
-                                               policy=DEFAULT_RESTART_POLICY, container=CONTAINER, port=PORT)
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": metadata(job, names.job, extra_labels=job_labels(job), source=source),
-        "spec": spec,
-    }
+    return v1.build(job, names, source, KIND)
 
 
 def read_replicas(spec: dict) -> dict[str, tuple[int, str, dict]]:

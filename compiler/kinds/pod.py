@@ -275,6 +275,16 @@ def pod_template(job: TrainingJob, names: Names, replica: Replica, *, container_
     return template
 
 
+def workload_object(job: TrainingJob, names: Names, source: str | None, api_version: str, kind: str, spec: dict) -> dict:
+    """A workload object: apiVersion, kind, the job's metadata (and Kueue label) and `spec`."""
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": metadata(job, names.job, extra_labels=job_labels(job), source=source),
+        "spec": spec,
+    }
+
+
 def job_labels(job: TrainingJob) -> dict[str, str] | None:
     """Extra labels on the workload object itself (the Kueue queue)."""
     q = job.spec.scheduling.queue

@@ -9,7 +9,7 @@ optional).
 from __future__ import annotations
 
 from compiler.kinds import v1
-from compiler.kinds.pod import SUCCEEDED, job_labels, metadata, quantity
+from compiler.kinds.pod import SUCCEEDED, quantity
 # The operator's rules every v1 kind shares, re-exported as this kind's own.
 from compiler.kinds.v1 import EVENTS, exit_action, fail_job_rule, limits, pod_name, status  # noqa: F401
 
@@ -143,23 +143,13 @@ def _check_metric(loc: tuple, metric) -> Iterator[tuple]:
 
 def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:
     """The PyTorchJob object of a pytorch spec."""
-    spec: dict = {}
+    extra: dict = {}
     ep = job.spec.elasticPolicy
     if ep is not None:
-        spec["elasticPolicy"] = _elastic_policy(ep)
+        extra["elasticPolicy"] = _elastic_policy(ep)
     if job.spec.nprocPerNode is not None:
-        spec["nprocPerNode"] = str(job.spec.nprocPerNode)
-    spec[REPLICA_SPECS_KEY] = v1.replica_specs(job, names, types=REPLICA_TYPES, default=DEFAULT_REPLICAS,
-                                               policy=DEFAULT_RESTART_POLICY, container=CONTAINER, port=PORT)
-    rp = v1.run_policy(job)
-    if rp:
-        spec["runPolicy"] = rp
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": metadata(job, names.job, extra_labels=job_labels(job), source=source),
-        "spec": spec,
-    }
+        extra["nprocPerNode"] = str(job.spec.nprocPerNode)
+    return v1.build(job, names, source, KIND, extra, run_policy_last=True)
 
 
 def _elastic_policy(ep) -> dict:

@@ -33,7 +33,7 @@ from compiler.kinds import trainingruntime as tr
 # A node Job's pods restart as a batch/v1 Job's do.
 from compiler.kinds.batchjob import exit_action  # noqa: F401
 from compiler.kinds.batchjob import fail_job_rule as _job_fail_rule
-from compiler.kinds.pod import SUCCEEDED, container, env as pod_env, job_labels, metadata, pod_template
+from compiler.kinds.pod import SUCCEEDED, container, env as pod_env, pod_template, workload_object
 from compiler.naming import HASH_SUFFIX_LEN
 from runtime.contract import (
     COMPLETION_INDEX_ANNOTATION, COMPLETION_INDEX_ENV, JOBSET_NAME_ENV, JOBSET_NAME_LABEL, NODE_ADDRESSES_ENV,
@@ -374,12 +374,7 @@ def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:
         spec["suspend"] = rp.suspend
     if rp.activeDeadlineSeconds is not None:
         spec["activeDeadlineSeconds"] = rp.activeDeadlineSeconds
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": metadata(job, names.job, extra_labels=job_labels(job), source=source),
-        "spec": spec,
-    }
+    return workload_object(job, names, source, API_VERSION, KIND, spec)
 
 
 def objects(job: TrainingJob, names: Names, source: str | None, config: str | None = None) -> list[dict]:

@@ -10,7 +10,7 @@ Restarting, Succeeded, Suspended, Failed; superseded ones set to "False") plus
 
 from __future__ import annotations
 
-from compiler.kinds.pod import END, FAILED, RECREATE, RESTART, pod_name_budget, pod_template, replicas
+from compiler.kinds.pod import END, FAILED, RECREATE, RESTART, pod_name_budget, pod_template, replicas, workload_object
 from compiler.naming import HASH_SUFFIX_LEN
 from runtime.errors import FIRST_RETRYABLE
 
@@ -54,6 +54,26 @@ def replica_specs(job: TrainingJob, names: Names, *, types: tuple[str, ...], def
         }
         for rtype, rep in replicas(job, types, default).items()
     }
+
+
+def build(job: TrainingJob, names: Names, source: str | None, kind: str, extra: dict | None = None, *,
+          run_policy_last: bool = False) -> dict:
+    """The object of a training-operator v1 kind: runPolicy, the kind's `extra` fields and its
+    replica specs. The order of the fields is each kind's as it has always rendered them
+    (the name hash covers it), hence `run_policy_last`."""
+    from compiler.kinds import by_kind
+
+    mod = by_kind(kind)
+    spec: dict = {}
+    rp = run_policy(job)
+    if rp and not run_policy_last:
+        spec["runPolicy"] = rp
+    spec.update(extra or {})
+    spec[mod.REPLICA_SPECS_KEY] = replica_specs(job, names, types=mod.REPLICA_TYPES, default=mod.DEFAULT_REPLICAS,
+                                                policy=mod.DEFAULT_RESTART_POLICY, container=mod.CONTAINER, port=mod.PORT)
+    if rp and run_policy_last:
+        spec["runPolicy"] = rp
+    return workload_object(job, names, source, API_VERSION, kind, spec)
 
 
 def run_policy(job: TrainingJob) -> dict:

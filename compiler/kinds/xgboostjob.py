@@ -9,7 +9,7 @@ exactly 1 replica is required).
 from __future__ import annotations
 
 from compiler.kinds import v1
-from compiler.kinds.pod import SUCCEEDED, job_labels, metadata
+from compiler.kinds.pod import SUCCEEDED
 # The operator's rules every v1 kind shares, re-exported as this kind's own.
 from compiler.kinds.v1 import EVENTS, exit_action, fail_job_rule, limits, pod_name, status  # noqa: F401
 
@@ -62,18 +62,7 @@ def check(job: TrainingJob) -> Iterator[tuple]:
 
 def build(job: TrainingJob, names: Names, *, source: str | None = None) -> dict:
     """The XGBoostJob object of an xgboost spec."""
-    spec: dict = {}
-    rp = v1.run_policy(job)
-    if rp:
-        spec["runPolicy"] = rp
-    spec[REPLICA_SPECS_KEY] = v1.replica_specs(job, names, types=REPLICA_TYPES, default=DEFAULT_REPLICAS,
-                                               policy=DEFAULT_RESTART_POLICY, container=CONTAINER, port=PORT)
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": metadata(job, names.job, extra_labels=job_labels(job), source=source),
-        "spec": spec,
-    }
+    return v1.build(job, names, source, KIND)
 
 
 def read_replicas(spec: dict) -> dict[str, tuple[int, str, dict]]:
