@@ -26,30 +26,43 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render s
 if TYPE_CHECKING:
     from compiler.loader import Loaded
 
-def lookup(spec: str) -> tuple[str, bytes] | None:
-    """The defaults file that applies to the spec file `spec` on this file system, and its bytes."""
-    return lookup_under(None, spec)
+def lookup(spec: str, memo: dict | None = None) -> tuple[str, bytes] | None:
+    """The defaults file that applies to the spec file `spec` on this file system, and its bytes.
+    `memo` remembers the answer for each folder (one render: every spec of a folder shares it)."""
+    return lookup_under(None, spec, memo)
 
 
-def lookup_under(root: str | Path | None, spec: str) -> tuple[str, bytes] | None:
+def lookup_under(root: str | Path | None, spec: str, memo: dict | None = None) -> tuple[str, bytes] | None:
     """As `lookup`, for a spec named as in the working tree but read from the checkout at `root`."""
     path = Path(spec) if root is None else Path(root) / os.path.relpath(os.path.abspath(spec))
-    folder = Path(os.path.abspath(path)).parent
-    for d in (folder, *folder.parents):
-        f = d / FILE_NAME
-        if f.is_file():
-            # Named as spec files are: relative to the working directory (or, in another checkout, to its root).
-            if root is not None:
-                name = os.path.relpath(f, os.path.abspath(root))
-            else:
-                name = str(f) if os.path.isabs(spec) else os.path.relpath(f)
-            try:
-                return name, f.read_bytes()
-            except OSError as exc:
-                return name, f"\0cannot read: {exc.strerror or exc}".encode()
-        if (d / ".git").exists():
-            return None
-    return None
+    found = _nearest(str(Path(os.path.abspath(path)).parent), {} if memo is None else memo)
+    if found is None:
+        return None
+    f, data = found
+    # Named as spec files are: relative to the working directory (or, in another checkout, to its root).
+    if root is not None:
+        name = os.path.relpath(f, os.path.abspath(root))
+    else:
+        name = str(f) if os.path.isabs(spec) else os.path.relpath(f)
+    return name, data
+
+
+def _nearest(folder: str, memo: dict) -> tuple[Path, bytes] | None:
+    """The defaults file nearest to a folder (itself or above, not past a git root) and its bytes."""
+    if folder in memo:
+        return memo[folder]
+    found = None
+    d = Path(folder)
+    f = d / FILE_NAME
+    if f.is_file():
+        try:
+            found = f, f.read_bytes()
+        except OSError as exc:
+            found = f, f"\0cannot read: {exc.strerror or exc}".encode()
+    elif not (d / ".git").exists() and d.parent != d:
+        found = _nearest(str(d.parent), memo)
+    memo[folder] = found
+    return found
 
 
 def parse(name: str, data: bytes) -> dict[str, str]:

@@ -73,9 +73,10 @@ def process(sources: Iterable[tuple[str, bytes]], *, stage: str = COMPILE, cache
     use_cache = cache and stage == COMPILE
     units: list[Unit] = []
     misses: list[tuple[Unit, tuple[str, bytes] | None]] = []
+    memo: dict = {}
     for path, data in sources:
         u = Unit(path, data)
-        found = (defaults or lookup)(path)
+        found = defaults(path) if defaults is not None else lookup(path, memo)
         key = data if found is None else data + b"\0" + found[1]
         if use_cache:
             u.compiled = render_cache.get(path, key)

@@ -108,7 +108,7 @@ def checkout(root: str, paths: list[str], rendered: str) -> Side:
     from compiler.defaults import lookup_under
 
     side = Side(root, dir=root, rendered_dir=rendered, locate=lambda name: str(base / _relative(name)),
-                defaults=lambda name: lookup_under(base, name))
+                defaults=lambda name, memo={}: lookup_under(base, name, memo))
     _read_specs(side, base, paths)
     folder = base / _relative(rendered)
     if folder.is_dir():
