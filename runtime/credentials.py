@@ -24,10 +24,12 @@ _TOKENS = (
     ("a Stripe key", re.compile(r"\b[rs]k_(live|test)_[0-9A-Za-z]{16,}")),
     ("a Weights & Biases key", re.compile(r"\bwandb_v1_[A-Za-z0-9_]{20,}")),
     ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-    ("a bearer token", re.compile(r"(?i)\b(bearer|basic)\s+(?![$<{])[A-Za-z0-9._~+/-]{8,}=*")),
+    ("a bearer token", re.compile(r"(?i:\b(bearer|basic)\s+(?![$<{])[A-Za-z0-9._~+/-]{8,}=*)")),
     ("a password/token assignment", re.compile(
-        r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key)(?:\s*=\s*|:)(?![$<{])[^\s,;&]{4,}")),
+        r"(?i:\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key)(?:\s*=\s*|:)(?![$<{])[^\s,;&]{4,})")),
 )
+# All of them at once: most strings hold none, and one search tells.
+_ANY_TOKEN = re.compile("|".join(f"(?:{pattern.pattern})" for _, pattern in _TOKENS))
 # Words that make a variable, annotation or flag name a credential's name ("DB_PASSWORD",
 # "hfToken", "--api-key"): whole words, or a word ending in one of the first group.
 _SECRET_WORDS = frozenset({"PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "SECRETS", "TOKEN", "CREDENTIAL",
@@ -81,9 +83,12 @@ def keyish_name(name: str) -> bool:
 
 def credential_in(value: str) -> str | None:
     """What credential a string seems to contain ("a GitHub token"...), or None."""
-    for m in _URL_USERINFO.finditer(value):
-        if m.group(3) and not is_expansion(m.group(3)):
-            return "a URL with user:password@"
+    if "://" in value:
+        for m in _URL_USERINFO.finditer(value):
+            if m.group(3) and not is_expansion(m.group(3)):
+                return "a URL with user:password@"
+    if _ANY_TOKEN.search(value) is None:
+        return None
     for what, pattern in _TOKENS:
         if pattern.search(value):
             return what
