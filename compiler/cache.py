@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 from compiler.compiled import CompiledJob
 from compiler.digest import sha256
@@ -25,12 +24,12 @@ def enabled() -> bool:
     return os.environ.get("SPECC_NO_CACHE", "") in ("", "0")
 
 
-def cache_dir() -> Path:
+def cache_dir() -> str:
     explicit = os.environ.get("SPECC_CACHE_DIR")
     if explicit:
-        return Path(explicit)
+        return explicit
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "specc"
+    return os.path.join(base, "specc")
 
 
 def fingerprint() -> str:
@@ -38,12 +37,14 @@ def fingerprint() -> str:
     global _fingerprint
     if _fingerprint is None:
         h = sha256(_FORMAT.encode())
-        here = Path(__file__).resolve().parent
-        files = [p for d in (here, here / "kinds") for p in sorted(d.glob("*.py"))]
-        files += [here.parent / "runtime" / n for n in ("config.py", "contract.py", "errors.py")]
-        files.append(here / "spec_schema.json")
+        # os.path rather than pathlib: this runs on every render, and pathlib is a slow import.
+        here = os.path.dirname(os.path.realpath(__file__))
+        kinds = os.path.join(here, "kinds")
+        files = [os.path.join(d, n) for d in (here, kinds) for n in sorted(os.listdir(d)) if n.endswith(".py")]
+        files += [os.path.join(os.path.dirname(here), "runtime", n) for n in ("config.py", "contract.py", "errors.py")]
+        files.append(os.path.join(here, "spec_schema.json"))
         for p in files:
-            st = p.stat()
+            st = os.stat(p)
             h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
         _fingerprint = h.hexdigest()
     return _fingerprint
@@ -57,7 +58,8 @@ def get(source: str, data: bytes) -> CompiledJob | None:
     """The cached compiled job for these bytes, or None."""
     if not enabled():
         return None
-    path = cache_dir() / key(source, data)[:2] / key(source, data)
+    k = key(source, data)
+    path = os.path.join(cache_dir(), k[:2], k)
     try:
         with open(path, "rb") as f:
             doc = json.loads(f.read())
@@ -71,11 +73,12 @@ def put(source: str, data: bytes, job: CompiledJob) -> None:
     if not enabled():
         return
     k = key(source, data)
-    path = cache_dir() / k[:2] / k
+    folder = os.path.join(cache_dir(), k[:2])
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{k}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(job.to_json(), separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, path)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{k}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(job.to_json(), separators=(",", ":")))
+        os.replace(tmp, os.path.join(folder, k))
     except OSError:
         pass

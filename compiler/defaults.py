@@ -16,7 +16,6 @@ spec discovery never takes it for a spec.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 FILE_NAME = ".specc.yaml"
 #: Setting -> the values it takes.
@@ -32,10 +31,11 @@ def lookup(spec: str, memo: dict | None = None) -> tuple[str, bytes] | None:
     return lookup_under(None, spec, memo)
 
 
-def lookup_under(root: str | Path | None, spec: str, memo: dict | None = None) -> tuple[str, bytes] | None:
+def lookup_under(root: str | None, spec: str, memo: dict | None = None) -> tuple[str, bytes] | None:
     """As `lookup`, for a spec named as in the working tree but read from the checkout at `root`."""
-    path = Path(spec) if root is None else Path(root) / os.path.relpath(os.path.abspath(spec))
-    found = _nearest(str(Path(os.path.abspath(path)).parent), {} if memo is None else memo)
+    # os.path rather than pathlib: this runs on every render, and pathlib is a slow import.
+    path = spec if root is None else os.path.join(os.fspath(root), os.path.relpath(os.path.abspath(spec)))
+    found = _nearest(os.path.dirname(os.path.abspath(path)), {} if memo is None else memo)
     if found is None:
         return None
     f, data = found
@@ -43,24 +43,24 @@ def lookup_under(root: str | Path | None, spec: str, memo: dict | None = None) -
     if root is not None:
         name = os.path.relpath(f, os.path.abspath(root))
     else:
-        name = str(f) if os.path.isabs(spec) else os.path.relpath(f)
+        name = f if os.path.isabs(spec) else os.path.relpath(f)
     return name, data
 
 
-def _nearest(folder: str, memo: dict) -> tuple[Path, bytes] | None:
+def _nearest(folder: str, memo: dict) -> tuple[str, bytes] | None:
     """The defaults file nearest to a folder (itself or above, not past a git root) and its bytes."""
     if folder in memo:
         return memo[folder]
     found = None
-    d = Path(folder)
-    f = d / FILE_NAME
-    if f.is_file():
+    f = os.path.join(folder, FILE_NAME)
+    if os.path.isfile(f):
         try:
-            found = f, f.read_bytes()
+            with open(f, "rb") as stream:
+                found = f, stream.read()
         except OSError as exc:
             found = f, f"\0cannot read: {exc.strerror or exc}".encode()
-    elif not (d / ".git").exists() and d.parent != d:
-        found = _nearest(str(d.parent), memo)
+    elif not os.path.exists(os.path.join(folder, ".git")) and os.path.dirname(folder) != folder:
+        found = _nearest(os.path.dirname(folder), memo)
     memo[folder] = found
     return found
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
 if TYPE_CHECKING:
@@ -28,45 +27,61 @@ def _diag(path: str, line: int, col: int, message: str):
     return Diagnostic(path, line, col, "", message)
 
 
-def discover(paths: Sequence[str | Path]) -> list[Path]:
+def pathname(path) -> str:
+    """A path as pathlib writes it (`./specs//a.yaml` -> `specs/a.yaml`), without importing
+    pathlib (and the URL parsing it pulls in) on the render path."""
+    text = os.fspath(path)
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    lead = "//" if text.startswith("//") and not text.startswith("///") else "/" if text.startswith("/") else ""
+    return (lead + "/".join(parts)) or "."
+
+
+def discover(paths: Sequence) -> list[str]:
     """Expand the given paths into spec files: files as given; directories -> their *.yaml/*.yml
-    files, recursively (hidden files and folders skipped); sorted and deduplicated.
+    files, recursively (hidden files and folders skipped); sorted and deduplicated, named as
+    pathlib names them.
 
     Missing paths and directories without specs raise SpecError (located at 1:1 of the path).
     """
-    found: dict[Path, None] = {}
+    found: dict[str, None] = {}
     diags: list = []
     for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            files = sorted(
-                f for f in p.rglob("*")
-                if f.suffix in SPEC_SUFFIXES and not f.is_dir()
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            )
+        p = pathname(p)
+        if os.path.isdir(p):
+            files = sorted(_specs_under(p))
             if not files:
-                diags.append(_diag(str(p), 1, 1, f"no .yaml/.yml specs in {p}"))
+                diags.append(_diag(p, 1, 1, f"no .yaml/.yml specs in {p}"))
             for f in files:
-                problem = unsafe_path(str(f)) or (None if f.is_file() else
-                                                  f"{_what(f)}, not a spec file: remove it or rename it without .yaml/.yml")
+                problem = unsafe_path(f) or (None if os.path.isfile(f) else
+                                             f"{_what(f)}, not a spec file: remove it or rename it without .yaml/.yml")
                 if problem:
-                    diags.append(_diag(str(f), 1, 1, problem))
+                    diags.append(_diag(f, 1, 1, problem))
                 else:
                     found.setdefault(f, None)
-        elif unsafe_path(str(p)):
-            diags.append(_diag(str(p), 1, 1, unsafe_path(str(p))))
-        elif p.exists():
-            if not p.is_file():
-                diags.append(_diag(str(p), 1, 1, f"{_what(p)}, not a spec file: name a regular .yaml/.yml file or a folder"))
+        elif unsafe_path(p):
+            diags.append(_diag(p, 1, 1, unsafe_path(p)))
+        elif os.path.exists(p):
+            if not os.path.isfile(p):
+                diags.append(_diag(p, 1, 1, f"{_what(p)}, not a spec file: name a regular .yaml/.yml file or a folder"))
                 continue
             found.setdefault(p, None)
         else:
-            diags.append(_diag(str(p), 1, 1, "file not found"))
+            diags.append(_diag(p, 1, 1, "file not found"))
     if diags:
         from compiler.diagnostics import SpecError
 
         raise SpecError(diags)
-    return sorted(found, key=lambda f: (os.path.normpath(f), str(f)))
+    return sorted(found, key=lambda f: (os.path.normpath(f), f))
+
+
+def _specs_under(folder: str):
+    """Spec files below `folder`, hidden files and folders skipped; folders (symbolic links to
+    folders included) are searched, never taken as specs, and links to folders are not followed."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if not name.startswith(".") and os.path.splitext(name)[1] in SPEC_SUFFIXES:
+                yield pathname(os.path.join(root, name))
 
 
 def unsafe_path(path: str) -> str | None:
@@ -84,11 +99,11 @@ def unsafe_path(path: str) -> str | None:
     return None
 
 
-def _what(p: Path) -> str:
+def _what(p: str) -> str:
     try:
-        mode = p.stat().st_mode
+        mode = os.stat(p).st_mode
     except OSError:
-        return "a broken symbolic link" if p.is_symlink() else "unreadable"
+        return "a broken symbolic link" if os.path.islink(p) else "unreadable"
     for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
         if test(mode):
@@ -96,7 +111,7 @@ def _what(p: Path) -> str:
     return "not a regular file"
 
 
-def read_spec(path: str | Path) -> bytes:
+def read_spec(path) -> bytes:
     """The bytes of a spec file (at most MAX_FILE_BYTES). Anything but a regular file is refused
     without blocking on it (a FIFO is opened non-blocking and refused)."""
     name = str(path)
@@ -113,7 +128,7 @@ def read_spec(path: str | Path) -> bytes:
         if stat.S_ISDIR(st.st_mode):
             raise _error(name, "is a directory, expected a .yaml/.yml file")
         if not stat.S_ISREG(st.st_mode):
-            raise _error(name, f"{_what(Path(name))}, not a spec file: name a regular .yaml/.yml file or a folder")
+            raise _error(name, f"{_what(name)}, not a spec file: name a regular .yaml/.yml file or a folder")
         if st.st_size > MAX_FILE_BYTES:
             raise _error(name, f"file too large: {st.st_size} bytes (limit {MAX_FILE_BYTES >> 20} MiB)")
         chunks, size = [], 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from pathlib import Path
 
 from compiler.validator import FORMAT, ROOTS, SNAPSHOT, source_digest
 
@@ -89,13 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     if "--print" in args:
         sys.stdout.write(text)
         return 0
+    snapshot = Path(SNAPSHOT)
     if "--check" in args:
-        current = SNAPSHOT.read_text(encoding="utf-8") if SNAPSHOT.exists() else ""
+        current = snapshot.read_text(encoding="utf-8") if snapshot.exists() else ""
         if current != text:
-            print(f"{SNAPSHOT.name} is stale: run python -m compiler.snapshot", file=sys.stderr)
+            print(f"{snapshot.name} is stale: run python -m compiler.snapshot", file=sys.stderr)
             return 1
         return 0
-    SNAPSHOT.write_text(text, encoding="utf-8")
+    snapshot.write_text(text, encoding="utf-8")
     print(f"wrote {SNAPSHOT}")
     return 0
 

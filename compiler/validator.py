@@ -15,8 +15,8 @@ location accepts, for "did you mean".
 from __future__ import annotations
 
 import json
+import os
 import sys
-from pathlib import Path
 
 from compiler.digest import sha256
 
@@ -24,8 +24,9 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render s
 if TYPE_CHECKING:
     from typing import Any
 
-_HERE = Path(__file__).resolve().parent
-SNAPSHOT = _HERE / "spec_schema.json"
+# os.path rather than pathlib: validation runs on every render, and pathlib is a slow import.
+_HERE = os.path.dirname(os.path.realpath(__file__))
+SNAPSHOT = os.path.join(_HERE, "spec_schema.json")
 FORMAT = 2
 #: The models the snapshot holds a validator for, and their modules.
 ROOTS = {"TrainingJob": "compiler.spec", "Replica": "compiler.spec", "RuntimeConfig": "runtime.config"}
@@ -76,7 +77,8 @@ def source_digest() -> str:
 
     h = sha256()
     for rel in SOURCES:
-        h.update(rel.encode() + b"\0" + (_HERE.parent / rel).read_bytes() + b"\0")
+        with open(os.path.join(os.path.dirname(_HERE), rel), "rb") as f:
+            h.update(rel.encode() + b"\0" + f.read() + b"\0")
     h.update(repr(REPLICA_TYPES).encode())
     return h.hexdigest()
 
@@ -89,19 +91,18 @@ def _core() -> Any:
     if mod is not None:
         return mod
     try:
-        import importlib.machinery
-        import importlib.util
+        import importlib.machinery as machinery  # importlib.util would pull in contextlib and more
 
-        spec = importlib.util.find_spec("pydantic_core")
-        folder = Path(spec.origin).parent
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            path = folder / f"_pydantic_core{suffix}"
-            if path.is_file():
-                loader = importlib.machinery.ExtensionFileLoader("pydantic_core._pydantic_core", str(path))
-                ext = importlib.util.spec_from_file_location("pydantic_core._pydantic_core", path, loader=loader)
-                mod = importlib.util.module_from_spec(ext)
+        spec = machinery.PathFinder.find_spec("pydantic_core")
+        folder = os.path.dirname(spec.origin)
+        for suffix in machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(folder, f"_pydantic_core{suffix}")
+            if os.path.isfile(path):
+                name = "pydantic_core._pydantic_core"
+                loader = machinery.ExtensionFileLoader(name, path)
+                mod = loader.create_module(machinery.ModuleSpec(name, loader, origin=path))
                 loader.exec_module(mod)
-                sys.modules["pydantic_core._pydantic_core"] = mod
+                sys.modules[name] = mod
                 return mod
     except Exception:  # noqa: BLE001 - any oddity: the ordinary import below
         pass
@@ -185,7 +186,8 @@ def schema() -> Schema:
     global _SCHEMA
     if _SCHEMA is None:
         try:
-            doc = json.loads(SNAPSHOT.read_bytes())
+            with open(SNAPSHOT, "rb") as f:
+                doc = json.loads(f.read())
             current = doc.get("format") == FORMAT and doc.get("sources") == source_digest()
         except (OSError, ValueError):
             current = False

@@ -4,32 +4,31 @@ patterns for the compiler (compiler/credentials.py, the literal-credential rule)
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 
 # scheme://user:password@host (a password made only of $(VAR) / ${VAR} expansions is fine).
 # The look-behind starts a match only where a scheme starts: linear time on long strings.
 _URL_USERINFO = re.compile(r"(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*://)([^/\s:@]*):([^/\s@]*)@")
 _EXPANSION = re.compile(r"^(\$\([A-Za-z_][A-Za-z0-9_]*\)|\$\{[A-Za-z_][A-Za-z0-9_]*\})+$")
 _TOKENS = (
-    ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    ("a GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})")),
-    ("a GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
-    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("a Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
-    ("an OpenAI-style API key", re.compile(r"\bsk-(proj-|ant-)?[A-Za-z0-9_-]{20,}")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    ("a Stripe key", re.compile(r"\b[rs]k_(live|test)_[0-9A-Za-z]{16,}")),
-    ("a Weights & Biases key", re.compile(r"\bwandb_v1_[A-Za-z0-9_]{20,}")),
-    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-    ("a bearer token", re.compile(r"(?i:\b(bearer|basic)\s+(?![$<{])[A-Za-z0-9._~+/-]{8,}=*)")),
-    ("a password/token assignment", re.compile(
-        r"(?i:\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key)(?:\s*=\s*|:)(?![$<{])[^\s,;&]{4,})")),
+    ("an AWS access key id", r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    ("a private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    ("a GitHub token", r"\b(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"),
+    ("a GitLab token", r"\bglpat-[A-Za-z0-9_-]{20,}"),
+    ("a Slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+    ("a Hugging Face token", r"\bhf_[A-Za-z0-9]{30,}"),
+    ("an OpenAI-style API key", r"\bsk-(proj-|ant-)?[A-Za-z0-9_-]{20,}"),
+    ("a Google API key", r"\bAIza[0-9A-Za-z_-]{35}"),
+    ("a Stripe key", r"\b[rs]k_(live|test)_[0-9A-Za-z]{16,}"),
+    ("a Weights & Biases key", r"\bwandb_v1_[A-Za-z0-9_]{20,}"),
+    ("a JSON Web Token", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    ("a bearer token", r"(?i:\b(bearer|basic)\s+(?![$<{])[A-Za-z0-9._~+/-]{8,}=*)"),
+    ("a password/token assignment",
+        r"(?i:\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key)(?:\s*=\s*|:)(?![$<{])[^\s,;&]{4,})"),
 )
-# All of them at once: most strings hold none, and one search tells.
-_ANY_TOKEN = re.compile("|".join(f"(?:{pattern.pattern})" for _, pattern in _TOKENS))
+# All of them at once: most strings hold none, and one search tells. Each pattern alone is
+# compiled (by `re`'s own cache) only where a string holds a credential.
+_ANY_TOKEN = re.compile("|".join(f"(?:{pattern})" for _, pattern in _TOKENS))
 # Words that make a variable, annotation or flag name a credential's name ("DB_PASSWORD",
 # "hfToken", "--api-key"): whole words, or a word ending in one of the first group.
 _SECRET_WORDS = frozenset({"PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "SECRETS", "TOKEN", "CREDENTIAL",
@@ -62,6 +61,9 @@ def secret_name(name: str) -> bool:
 
 
 def _entropy(s: str) -> float:
+    import math
+    from collections import Counter
+
     counts = Counter(s)
     return -sum(c / len(s) * math.log2(c / len(s)) for c in counts.values())
 
@@ -90,7 +92,7 @@ def credential_in(value: str) -> str | None:
     if _ANY_TOKEN.search(value) is None:
         return None
     for what, pattern in _TOKENS:
-        if pattern.search(value):
+        if re.search(pattern, value):
             return what
     return None
 
@@ -99,5 +101,5 @@ def mask(text: str) -> str:
     """`text` with URL passwords and well-known tokens replaced by `***`, for messages."""
     text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@" if m.group(3) else m.group(0), text)
     for _, pattern in _TOKENS:
-        text = pattern.sub("***", text)
+        text = re.sub(pattern, "***", text)
     return text

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from compiler import loader
 from compiler.diagnostics import Diagnostic, ExitCode, SpecError, did_you_mean, format_json, format_text
+from compiler.discover import pathname
 from compiler.loader import Loaded, discover, load_file, load_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "invalid"
@@ -248,7 +249,7 @@ def test_discover(tmp_path):
     (tmp_path / ".hidden" / "d.yaml").write_text("a: 1\n")
     (tmp_path / "empty").mkdir()
     files = discover([tmp_path, tmp_path / "b.yaml"])
-    assert files == [tmp_path / "a.yml", tmp_path / "b.yaml", tmp_path / "sub" / "c.yaml"]
+    assert files == [str(tmp_path / "a.yml"), str(tmp_path / "b.yaml"), str(tmp_path / "sub" / "c.yaml")]
     with pytest.raises(SpecError) as exc:
         discover([tmp_path / "empty", tmp_path / "gone.yaml"])
     assert [d.message for d in exc.value.diagnostics] == [
@@ -318,3 +319,21 @@ def test_ruamel_backend_leaves_ruamel_yaml_importable():
         "assert loader.load_text('c: 3', 'x').data == {'c': 3}\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1], timeout=60)
+
+
+@given(st.lists(st.sampled_from(["", ".", "..", "a", "b.yaml", " c", "d."]), max_size=6),
+       st.sampled_from(["", "/", "//", "///", "./"]))
+def test_pathname_names_paths_as_pathlib_does(parts, lead):
+    text = lead + "/".join(parts)
+    if text:
+        assert pathname(text) == str(Path(text))
+
+
+def test_discover_skips_links_to_folders_and_hidden_files(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.yaml").write_text("a: 1\n")
+    (tmp_path / "linked.yaml").symlink_to(tmp_path / "real", target_is_directory=True)
+    (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)
+    (tmp_path / ".b.yaml").write_text("a: 1\n")
+    assert discover([tmp_path]) == [str(tmp_path / "real" / "a.yaml")]
+    assert discover([f"{tmp_path}/./real//"]) == [str(tmp_path / "real" / "a.yaml")]

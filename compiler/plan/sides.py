@@ -86,7 +86,7 @@ def _read_specs(side: Side, root: Path | None, paths: list[str]) -> None:
                 side.diags.extend(exc.diagnostics)
             continue
         for f in files:
-            name = str(Path(p) / f.relative_to(full)) if f != full else str(Path(p))
+            name = str(Path(p) / os.path.relpath(f, full)) if f != str(full) else str(Path(p))
             try:
                 side.add(name, read_spec(f))
             except SpecError as exc:
