@@ -3,7 +3,7 @@
 A cache hit skips loading, validation and compilation (and so never imports pydantic): the
 stored objects are exactly what compiling the same bytes with the same specc produced. The key
 covers the spec's path (it is named in the output), its bytes, and a fingerprint of every
-compiler module and the runtime-config models (path, size, mtime), so editing specc or the
+compiler module and data file and the runtime modules a compile imports (path, size, mtime), so editing specc or the
 spec invalidates the entry. Entries are written atomically; an unreadable or corrupt entry
 is treated as a miss. Set SPECC_NO_CACHE=1 to disable, SPECC_CACHE_DIR to move it.
 """
@@ -32,18 +32,23 @@ def cache_dir() -> str:
     return os.path.join(base, "specc")
 
 
+def sources() -> list[str]:
+    """Every module and data file a compile reads: the compiler's own, and the runtime modules
+    it imports (config models, contract, credential rules, exit codes)."""
+    # os.path rather than pathlib: this runs on every render, and pathlib is a slow import.
+    here = os.path.dirname(os.path.realpath(__file__))
+    kinds = os.path.join(here, "kinds")
+    files = [os.path.join(d, n) for d in (here, kinds) for n in sorted(os.listdir(d)) if n.endswith((".py", ".json"))]
+    return files + [os.path.join(os.path.dirname(here), "runtime", n)
+                    for n in ("__init__.py", "config.py", "contract.py", "credentials.py", "errors.py")]
+
+
 def fingerprint() -> str:
     """Identity of the compiler code that produced an entry."""
     global _fingerprint
     if _fingerprint is None:
         h = sha256(_FORMAT.encode())
-        # os.path rather than pathlib: this runs on every render, and pathlib is a slow import.
-        here = os.path.dirname(os.path.realpath(__file__))
-        kinds = os.path.join(here, "kinds")
-        files = [os.path.join(d, n) for d in (here, kinds) for n in sorted(os.listdir(d)) if n.endswith(".py")]
-        files += [os.path.join(os.path.dirname(here), "runtime", n) for n in ("config.py", "contract.py", "errors.py")]
-        files.append(os.path.join(here, "spec_schema.json"))
-        for p in files:
+        for p in sources():
             st = os.stat(p)
             h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
         _fingerprint = h.hexdigest()

@@ -57,3 +57,27 @@ def test_unwritable_cache_is_harmless(tmp_path):
     blocker.write_text("a file where the cache folder should be")
     r = render(tmp_path, "specs/mnist.yaml")
     assert r.returncode == 0 and "kind: TFJob" in r.stdout
+
+
+def test_the_key_covers_every_file_a_compile_reads(tmp_path):
+    """Each module of compiler/ and runtime/ a render imports, and each data file it opens, is in
+    the fingerprint: editing any of them misses the cache."""
+    code = (
+        "import glob, io, os, sys, contextlib\n"
+        "opened = set()\n"
+        "sys.addaudithook(lambda ev, args: opened.add(os.path.realpath(args[0])) "
+        "if ev == 'open' and isinstance(args[0], str) else None)\n"
+        "from compiler import cache, cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert cli.main(['render', 'specs', *glob.glob('tests/golden/*/spec.yaml')]) == 0\n"
+        "read = {os.path.realpath(m.__file__) for m in list(sys.modules.values()) if getattr(m, '__file__', None)}\n"
+        "read |= {p for p in opened if p.endswith('.json')}\n"
+        "mine = {p for p in read if p.startswith(os.path.realpath('compiler') + os.sep) or "
+        "p.startswith(os.path.realpath('runtime') + os.sep)}\n"
+        "missing = sorted(mine - set(cache.sources()) - {os.path.realpath(p) for p in ("
+        "'compiler/__init__.py', 'compiler/cli.py')})\n"
+        "print(missing)\n")
+    env = {**os.environ, "SPECC_NO_CACHE": "1", "SPECC_CACHE_DIR": str(tmp_path / "cache")}
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
