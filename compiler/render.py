@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from compiler.kinds import kustomization
 from compiler.compiled import CompiledJob
 from compiler.diagnostics import one_line
 from compiler.emit import dump
@@ -19,6 +18,16 @@ def header(source: str | None) -> str:
     return f"{GENERATED_MARK} from {one_line(source)}. DO NOT EDIT.\n"
 
 
+def kustomization(resources: list[str]) -> dict:
+    """The kustomization.yaml listing the given relative paths (sorted). Built here rather than
+    in compiler/kinds, whose package imports every kind: a cache hit needs none of them."""
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": sorted(resources),
+    }
+
+
 def _file_name(obj: dict) -> str:
     return obj["kind"].lower() + ".yaml"
 
@@ -28,7 +37,7 @@ def render_job(cj: CompiledJob) -> dict[str, str]:
     files = {}
     for obj in cj.objects:
         files[_file_name(obj)] = header(cj.source) + dump(obj)
-    files["kustomization.yaml"] = header(cj.source) + dump(kustomization.build(sorted(files)))
+    files["kustomization.yaml"] = header(cj.source) + dump(kustomization(sorted(files)))
     return files
 
 
@@ -39,7 +48,7 @@ def render_files(jobs: list[CompiledJob]) -> dict[str, str]:
         for name, text in render_job(cj).items():
             out[f"{cj.spec_name}/{name}"] = text
     folders = sorted({cj.spec_name for cj in jobs})
-    out["kustomization.yaml"] = header(None) + dump(kustomization.build(folders))
+    out["kustomization.yaml"] = header(None) + dump(kustomization(folders))
     return dict(sorted(out.items()))
 
 

@@ -12,7 +12,7 @@ operator's behaviour the local runner (localrun/) reproduces: how it reads the r
 of its cluster behaviour), names pods (`pod_name`), sets each replica's env (`replica_env`, given
 the job's name), treats an exit (`exit_action`, `fail_job_rule`), decides the job (`succeeded`,
 `failed`) and reports it (`status`, `job_conditions(replica types)` from CONDITIONS, EVENTS).
-configmap and kustomization build the other objects. Adding a kind is one module here, listed in
+configmap builds the ConfigMap (render.py writes the kustomization.yaml files). Adding a kind is one module here, listed in
 WORKLOADS.
 
 A kind may also build several objects (`objects(job, names, source, config)`; the name hash then
