@@ -105,12 +105,7 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
         seen_paths.setdefault(path, i)
 
     # Resources: a limit below its request is refused by the API server.
-    res = [(("spec", "resources"), spec.resources)] + [(("spec", "replicas", t, "resources"), r.resources) for t, r in reps]
-    for base, r in res:
-        if r is None:
-            continue
-        for request, limit in (("cpu", "cpuLimit"), ("memory", "memoryLimit")):
-            yield from _request_within_limit(base, r, request, limit)
+    yield from _requests_within_limits(job)
 
     # Tolerations, as the API server validates them.
     for i, tol in enumerate(spec.scheduling.tolerations):
@@ -237,6 +232,12 @@ def _merged_pods(job: TrainingJob, kind, fragments: list) -> Iterator[tuple]:
             continue  # a malformed fragment, reported by the schema
         containers = [("containers", c) for c in pod.get("containers") or []] + \
                      [("initContainers", c) for c in pod.get("initContainers") or []]
+        # Requests against limits where a fragment sets a container's resources (the rest is
+        # spec.resources, checked by _requests_within_limits).
+        sized = {c.get("name") for b in (("spec", "podTemplate"), ("spec", "replicas", rtype, "podTemplate"))
+                 if b in where_of and where_of[b].spec
+                 for field in ("containers", "initContainers") for c in where_of[b].spec.get(field) or []
+                 if isinstance(c, dict) and "resources" in c}
         seen: set = set()
         volumes = {v.get("name") for v in pod.get("volumes") or [] if isinstance(v, dict)}
         for field, c in containers:
@@ -252,7 +253,7 @@ def _merged_pods(job: TrainingJob, kind, fragments: list) -> Iterator[tuple]:
             for m in c.get("volumeMounts") or []:
                 if isinstance(m, dict) and m.get("name") not in volumes:
                     yield base, f"{rtype} pods: container {name!r} mounts volume {m.get('name')!r}, which the pod does not have"
-            res = c.get("resources") or {}
+            res = (c.get("resources") or {}) if name in sized else {}
             requests, limits = res.get("requests") or {}, res.get("limits") or {}
             for rname, req in requests.items():
                 lim = limits.get(rname)
@@ -276,14 +277,29 @@ def _check_admission(job: TrainingJob) -> Iterator[tuple]:
         yield from kind.admission_check(job)
 
 
-def _request_within_limit(base: Loc, r, request: str, limit: str) -> Iterator[tuple]:
-    req, lim = getattr(r, request), getattr(r, limit)
-    if req is None or lim is None:
-        return
+_LIMITS = (("cpu", "cpuLimit"), ("memory", "memoryLimit"), ("ephemeralStorage", "ephemeralStorageLimit"))
+
+
+def _requests_within_limits(job: TrainingJob) -> Iterator[tuple]:
+    """Each replica's merged resources (a replica's fields over the spec's, as rendered): no limit
+    below its request. Located at the limit where the replica sets it, else at the replica's
+    request, else at the spec's limit."""
+    from compiler.kinds.pod import merged_resources
     from compiler.quantity import parse_quantity
 
-    if parse_quantity(req) > parse_quantity(lim):
-        yield (*base, limit), f"{limit} {lim} is below the {request} request {req}; a limit must be at least the request"
+    seen = set()
+    for rtype, rep in kinds.replicas(job).items():
+        merged = merged_resources(job, rep)
+        own = rep.resources.model_fields_set if rep.resources is not None else set()
+        for request, limit in _LIMITS:
+            req, lim = merged.get(request), merged.get(limit)
+            if req is None or lim is None or parse_quantity(req) <= parse_quantity(lim):
+                continue
+            field = limit if limit in own or request not in own else request
+            base = ("spec", "replicas", rtype, "resources") if field in own else ("spec", "resources")
+            if (*base, field) not in seen:
+                seen.add((*base, field))
+                yield (*base, field), f"{limit} {lim} is below the {request} request {req}; a limit must be at least the request"
 
 
 def _uses_s3(trainer) -> bool:

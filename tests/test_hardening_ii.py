@@ -241,6 +241,53 @@ def test_limits_below_requests_are_refused(what, request, limit):
     assert bool(diags) == (parse_quantity(request) > parse_quantity(limit)), diags
 
 
+_QUANTITIES = {"cpu": ["100m", "1", "1.5", "2", 1, 2, 0.5, 1.5, 1e-05], "memory": ["500Mi", "1Gi", "1024Mi", "3G", 1073741824],
+               "ephemeralStorage": ["1Gi", "10Gi", "5G", 2000000000]}
+
+
+@settings(max_examples=EXAMPLES, **COMMON)
+@given(st.sampled_from(sorted(_QUANTITIES)), st.data())
+def test_merged_requests_within_limits_exactly_when_kubernetes_accepts_the_pod(what, data):
+    """Requests and limits at the spec's and a replica's level, as numbers or strings: the spec is
+    refused exactly when a rendered container would have a limit below its request, with one
+    located line, never a traceback."""
+    from compiler.compile import compile_job
+    from compiler.quantity import parse_quantity
+
+    values = _QUANTITIES[what]
+    pick = st.one_of(st.none(), st.sampled_from(values))
+    levels = {level: {k: data.draw(pick, label=f"{level}.{k}") for k in (what, what + "Limit")} for level in ("spec", "Worker")}
+    merged = {k: levels["Worker"][k] if levels["Worker"][k] is not None else levels["spec"][k] for k in (what, what + "Limit")}
+    req, lim = merged[what], merged[what + "Limit"]
+    refused = req is not None and lim is not None and parse_quantity(req) > parse_quantity(lim)
+
+    def block(fields):
+        return "{" + ", ".join(f"{k}: {json.dumps(v)}" for k, v in fields.items() if v is not None) + "}"
+
+    text = BASE.replace('resources: {cpu: "1", memory: 1Gi}', f"resources: {block(levels['Worker'])}") + \
+        f"  resources: {block(levels['spec'])}\n"
+    diags = problems(text)
+    assert bool(diags) == refused, (levels, [str(d) for d in diags])
+    one_line(diags)
+    if diags:
+        assert len(diags) == 1 and "is below the" in diags[0].message
+        return
+    cj = compile_job(validate(load_text(text, "specs/x.yaml")), "specs/x.yaml")
+    name = {"cpu": "cpu", "memory": "memory", "ephemeralStorage": "ephemeral-storage"}[what]
+    for rtype, spec in cj.objects[-1]["spec"]["tfReplicaSpecs"].items():
+        for c in spec["template"]["spec"]["containers"]:
+            res = c.get("resources") or {}
+            r, l = (res.get("requests") or {}).get(name), (res.get("limits") or {}).get(name)
+            assert r is None or l is None or parse_quantity(r) <= parse_quantity(l), (rtype, res)
+
+
+def test_a_limit_below_its_request_is_reported_once_with_a_pod_template():
+    text = BASE + '  resources: {cpu: "4", cpuLimit: "2"}\n  podTemplate: {spec: {containers: [{name: tensorflow, env: [{name: A, value: b}]}]}}\n'
+    text = text.replace('resources: {cpu: "1", memory: 1Gi}', "resources: {memory: 1Gi}")
+    assert [str(d) for d in problems(text)] == [
+        "specs/x.yaml:13:35: spec.resources.cpuLimit: cpuLimit 2 is below the cpu request 4; a limit must be at least the request"]
+
+
 @pytest.mark.parametrize("field, value", [
     ("runPolicy: {ttlSecondsAfterFinished: %d}", 2**31), ("runPolicy: {backoffLimit: %d}", 2**31),
     ("runPolicy: {activeDeadlineSeconds: %d}", 2**63), ("runPolicy: {schedulingPolicy: {minAvailable: %d}}", 2**31),
