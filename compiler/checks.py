@@ -60,7 +60,10 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
             elif rtype in types.SINGLETONS and (rep if isinstance(rep, int) else rep.count) != 1:
                 yield ("spec", "replicas", rtype, "count"), f"{rtype} must have exactly 1 replica"
     yield from kinds.check_target(job)
-    yield from kind.check(job)
+    said = set()  # where the kind has its own word (a TrainJob's reserved env): said once
+    for problem in kind.check(job):
+        said.add(problem[0])
+        yield problem
     reps = [(t, r) for t, r in (replicas or {}).items() if not isinstance(r, int)]
     if spec.trainer is not None:
         for t, r in reps:
@@ -124,12 +127,10 @@ def _check(job: TrainingJob) -> Iterator[tuple]:
     # Env: no clash with the variables specc sets; references name exactly one source.
     envs: list[tuple[Loc, dict]] = [(("spec", "env"), spec.env)]
     envs += [(("spec", "replicas", t, "env"), r.env) for t, r in reps]
-    reserved = {CONFIG_ENV, *(name for k in kinds.WORKLOADS for name in k.OPERATOR_ENV)}
-    if spec.storage is not None and spec.storage.credentials is not None:
-        reserved |= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    reserved = _reserved_env(job)
     for base, env in envs:
         for name, value in env.items():
-            if name in reserved:
+            if name in reserved and (*base, name) not in said:
                 yield (*base, name), f"{name} is set by specc or the training operator; do not set it here"
             elif not isinstance(value, str):
                 refs = [k for k in ("secretKeyRef", "configMapKeyRef", "fieldRef") if getattr(value, k) is not None]
