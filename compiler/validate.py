@@ -12,15 +12,13 @@ from compiler import validator
 from compiler.checks import check
 from compiler.diagnostics import Diagnostic, SpecError, did_you_mean
 from compiler.loader import Loaded
+from runtime.credentials import secret_name
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
 if TYPE_CHECKING:
     from typing import Any
 
     from compiler.spec import TrainingJob
-
-_CREDENTIAL_KEY = re.compile(r"(?i)(secret|password|passwd|token|access_?key|api_?key|credential)")
-
 
 def validate(doc: Loaded) -> TrainingJob:
     """The validated TrainingJob of a loaded document; raises SpecError with every problem.
@@ -229,7 +227,7 @@ def _diagnostic(doc: Loaded, where: validator.Located, err: dict) -> Diagnostic:
         name = str(loc[-1])
         key = True
         value = err.get("input")
-        if _CREDENTIAL_KEY.search(name) and not isinstance(value, (dict, list)):
+        if secret_name(name) and not isinstance(value, (dict, list)):
             message = (
                 f"literal credentials are not allowed ('{name}'): reference a Kubernetes Secret "
                 "(spec.storage.credentials.secretName, or env valueFrom secretKeyRef)"

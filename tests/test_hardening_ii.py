@@ -439,3 +439,31 @@ def test_cross_field_rules_run_when_unrelated_fields_are_invalid():
     text = BASE.replace("framework: tensorflow", "framework: pytorch").replace("  namespace: ml\n", "  namespace: ML_BAD\n")
     msgs = [d.message for d in problems(text)]
     assert any("DNS-1123" in m for m in msgs) and any("needs a Master" in m for m in msgs), msgs
+
+
+@settings(max_examples=EXAMPLES, **COMMON)
+@given(st.sampled_from(["v1", "trainjob"]),
+       st.lists(st.sampled_from(["TF_CONFIG", "MASTER_ADDR", "WORLD_SIZE", "PET_NNODES", "SPECC_CONFIG", "RANK",
+                                 "JOB_COMPLETION_INDEX", "OK_NAME"]), min_size=1, max_size=5, unique=True))
+def test_each_reserved_env_name_is_reported_once(target, names):
+    """A variable specc, the operator or Trainer sets: one located line per name, whichever rule
+    knows it (the kind's own, or the shared one)."""
+    text = ("apiVersion: specc.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: demo}\nspec:\n"
+            f"  framework: pytorch\n  target: {target}\n  container: {{image: 'registry.example.com/train:1.0'}}\n"
+            "  env: {" + ", ".join(f"{n}: x" for n in names) + "}\n")
+    diags = problems(text)
+    one_line(diags)
+    fields = [d.field for d in diags]
+    assert len(fields) == len(set(fields)), [str(d) for d in diags]
+    assert all(d.field.startswith("spec.env.") and d.field[len("spec.env."):] in names for d in diags), [str(d) for d in diags]
+
+
+@pytest.mark.parametrize("key, credential", [
+    ("tokenizer_path", False), ("max_tokens", False), ("secretKey", True), ("apiToken", True), ("db_password", True)])
+def test_an_unknown_key_is_a_credential_only_by_the_one_credential_name_rule(key, credential):
+    from runtime.credentials import secret_name
+
+    (d,) = problems(BASE + f"  {key}: some-value\n")
+    assert secret_name(key) == credential
+    assert ("literal credentials are not allowed" in d.message) == credential, str(d)
+    assert credential or d.message.startswith(f"unknown field '{key}'"), str(d)
