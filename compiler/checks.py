@@ -286,7 +286,6 @@ def _requests_within_limits(job: TrainingJob) -> Iterator[tuple]:
     below its request. Located at the limit where the replica sets it, else at the replica's
     request, else at the spec's limit."""
     from compiler.kinds.pod import merged_resources
-    from compiler.quantity import parse_quantity
 
     seen = set()
     for rtype, rep in kinds.replicas(job).items():
@@ -294,7 +293,11 @@ def _requests_within_limits(job: TrainingJob) -> Iterator[tuple]:
         own = rep.resources.model_fields_set if rep.resources is not None else set()
         for request, limit in _LIMITS:
             req, lim = merged.get(request), merged.get(limit)
-            if req is None or lim is None or parse_quantity(req) <= parse_quantity(lim):
+            if req is None or lim is None:
+                continue
+            from compiler.quantity import parse_quantity  # only here: fractions is a slow import
+
+            if parse_quantity(req) <= parse_quantity(lim):
                 continue
             field = limit if limit in own or request not in own else request
             base = ("spec", "replicas", rtype, "resources") if field in own else ("spec", "resources")

@@ -390,11 +390,12 @@ _SKIP = object()  # a key that is reported (duplicate / not a string): drop its 
 _BAD = object()  # a scalar already reported (bad tag, too long): no further complaints about it
 
 
-def _copy(v: Any) -> Any:
+def copy_tree(v: Any) -> Any:
+    """A copy of a loaded document's dicts and lists (scalars shared)."""
     if type(v) is dict:
-        return {k: _copy(x) for k, x in v.items()}
+        return {k: copy_tree(x) for k, x in v.items()}
     if type(v) is list:
-        return [_copy(x) for x in v]
+        return [copy_tree(x) for x in v]
     return v
 
 
@@ -501,7 +502,7 @@ class _Builder:
                 self._count_chars(chars, line, col, alias=name)
                 if len(stack) + height > MAX_DEPTH:
                     raise self.fatal(line, col, f"nesting deeper than {MAX_DEPTH} levels (through alias '*{name}')")
-                self._attach(_copy(value), line, col, pos, size, height, chars)
+                self._attach(copy_tree(value), line, col, pos, size, height, chars)
             elif kind == _DOC_START:
                 docs += 1
                 if docs > 1:

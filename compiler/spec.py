@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from compiler.kinds import REPLICA_TYPES
-from runtime.config import Framework, StorageConfig, TrainerConfig
+from runtime.config import Framework, StorageConfig, Strict, TrainerConfig
 from runtime.contract import DEFAULT_IMAGE, MOUNT_PATH_PATTERN  # noqa: F401 - DEFAULT_IMAGE re-exported
 
 API_VERSION = "specc.dev/v1alpha1"
@@ -29,7 +29,7 @@ INT32 = 2**31 - 1
 INT64 = 2**63 - 1
 
 Text = Annotated[str, Field(max_length=4096, pattern=TEXT)]
-Arg = Annotated[str, Field(max_length=4096, pattern=TEXT)]
+Arg = Text
 Name63 = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS1123_LABEL)]
 Subdomain = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS1123_SUBDOMAIN)]
 #: A Kubernetes quantity: `500m`, `2`, `1.5`, `4Gi`, or a number (rendered as a string).
@@ -40,12 +40,6 @@ LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
 AbsPath = Annotated[str, Field(min_length=1, max_length=1024, pattern=MOUNT_PATH_PATTERN)]
 
 RestartPolicy = Literal["Always", "OnFailure", "ExitCode", "Never"]
-
-
-class Strict(BaseModel):
-    """Base for spec models: unknown keys are errors, no type coercion, immutable."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True, allow_inf_nan=False)
 
 
 class Metadata(Strict):
@@ -203,7 +197,6 @@ class Credentials(Strict):
 class Storage(StorageConfig):
     """S3/MinIO endpoint for the trainer's URIs and the Secret holding its credentials."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True, allow_inf_nan=False)
     credentials: Credentials | None = Field(default=None, description='Where the credentials are (a Secret); injected as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.', examples=[{'secretName': 'minio-credentials'}])
 
 

@@ -11,7 +11,7 @@ import re
 from compiler import validator
 from compiler.checks import check
 from compiler.diagnostics import Diagnostic, SpecError, did_you_mean
-from compiler.loader import Loaded
+from compiler.loader import Loaded, copy_tree
 from runtime.credentials import secret_name
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (render start-up)
@@ -41,7 +41,7 @@ def validate(doc: Loaded) -> TrainingJob:
             line, col = doc.pos(loc, key=True) if where == ["key"] else _check_pos(doc, loc)
             diags.append(Diagnostic(doc.path, line, col, dotted(loc), message))
     if diags:
-        raise SpecError(_dedupe(diags))
+        raise SpecError(diags)  # which drops repeats and sorts
     return job
 
 
@@ -67,7 +67,7 @@ def _without_invalid_parts(data: Any, errors: list[dict], removed: list[tuple]):
     """The job validated from `data` with every invalid value left out (its field then takes
     its default; an invalid map entry goes; a list goes whole), or None when what is left out
     is required all the way up. The locations left out are appended to `removed`."""
-    data = _copy(data)
+    data = copy_tree(data)
     for _ in range(_REPAIR_ROUNDS):
         for err in errors:
             where = validator.Located(tuple(err["loc"]))
@@ -94,14 +94,6 @@ def _droppable(data: Any, loc: tuple) -> tuple:
     return loc
 
 
-def _copy(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _copy(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_copy(x) for x in v]
-    return v
-
-
 def _node(data: Any, loc: tuple) -> Any:
     for part in loc:
         if isinstance(data, dict) and part in data:
@@ -118,16 +110,6 @@ def _check_pos(doc: Loaded, loc: tuple) -> tuple[int, int]:
     node = _node(doc.data, loc)
     scalar = node is not None and not isinstance(node, (dict, list))
     return doc.pos(loc, key=not scalar)
-
-
-def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
-    seen, out = set(), []
-    for d in diags:
-        k = (d.path, d.line, d.col, d.field, d.message)
-        if k not in seen:
-            seen.add(k)
-            out.append(d)
-    return sorted(out, key=lambda d: (d.path, d.line, d.col, d.field))
 
 
 _SIMPLE_KEY = re.compile(r"[A-Za-z0-9_-]+")

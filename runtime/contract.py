@@ -69,7 +69,6 @@ def _absolute(forbid: str = "") -> str:
 
 _ABS, _SEGMENT = _absolute()
 #: An absolute path.
-ABS_PATH_PATTERN = rf"^{_ABS}$"
 #: An absolute path without ':' (a container mountPath or workingDir).
 MOUNT_PATH_PATTERN = rf"^{_absolute(':')[0]}$"
 #: An s3://bucket/key URI, a file:///absolute URI or an absolute path.
@@ -88,7 +87,6 @@ EXPORT_DIRECTORY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$"
 PATTERN_RULES = {
     URI_PATTERN: "must be an s3://bucket/key URI, a file:///absolute URI or an absolute path, "
                  "without '..' segments or control characters",
-    ABS_PATH_PATTERN: "must be an absolute path without '..' segments or control characters",
     MOUNT_PATH_PATTERN: "must be an absolute path without ':', '..' segments or control characters",
     ENDPOINT_PATTERN: "must be http(s)://host[:port] (a DNS name, IPv4 or [IPv6] address, port 1-65535), "
                       "e.g. http://minio-service.kubeflow:9000; credentials go in storage.credentials",
