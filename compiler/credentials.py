@@ -36,14 +36,14 @@ def findings(data: Any) -> list[tuple[tuple, str]]:
     return list(out.items())
 
 
-def allowed(data: Any) -> list[tuple[tuple, str, str]]:
-    """The document's `spec.lint.allow` entries as (location of the entry, rule, dotted path)."""
+def allowed(data: Any) -> list[tuple[str, str]]:
+    """The document's `spec.lint.allow` entries as (rule, dotted path)."""
     spec = data.get("spec") if isinstance(data, dict) else None
     lint = spec.get("lint") if isinstance(spec, dict) else None
     entries = lint.get("allow") if isinstance(lint, dict) else None
     if not isinstance(entries, list):
         return []
-    return [(("spec", "lint", "allow", i), e["rule"], e["at"]) for i, e in enumerate(entries)
+    return [(e["rule"], e["at"]) for e in entries
             if isinstance(e, dict) and isinstance(e.get("rule"), str) and isinstance(e.get("at"), str)]
 
 

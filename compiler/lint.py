@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
+from compiler import credentials
 from compiler.diagnostics import Diagnostic
 from compiler.validate import dotted
 
@@ -260,12 +261,11 @@ _CHECKS = {
 
 
 #: Rules that validation enforces: they cannot be ignored or disabled, only allowed one place at a time.
-VALIDATION_RULES = frozenset({"literal-credential"})
+VALIDATION_RULES = frozenset({credentials.RULE})
 
 
 def lint(doc, job, *, disabled: frozenset[str] = frozenset()) -> list[Diagnostic]:
     """Findings of every rule for one loaded, validated spec, minus those it ignores or allows."""
-    from compiler.credentials import findings as credential_findings
     from compiler.diagnostics import did_you_mean
 
     ignored = set(job.spec.lint.ignore) | set(disabled)
@@ -284,7 +284,10 @@ def lint(doc, job, *, disabled: frozenset[str] = frozenset()) -> list[Diagnostic
             hint = did_you_mean(name, RULES)
             warn(("spec", "lint", "ignore", i), f"unknown lint rule {name!r}{'; ' + hint if hint else ''}", "unknown-rule")
     allowed = {(a.rule, a.at): i for i, a in enumerate(job.spec.lint.allow)}
-    used = {(r, dotted(loc)) for r in ("literal-credential",) for loc, _ in credential_findings(doc.data)}
+    # An allowed credential finding is used when validation still finds it (only then scanned).
+    used = set()
+    if any(a.rule == credentials.RULE for a in job.spec.lint.allow):
+        used = {(credentials.RULE, dotted(loc)) for loc, _ in credentials.findings(doc.data)}
     for name, fn in _CHECKS.items():
         if name in ignored:
             continue

@@ -52,11 +52,17 @@ def fragment_schema() -> dict:
     return _FRAGMENT
 
 
+_VALIDATOR: Any = None
+
+
 def problems(fragment: Any) -> Iterator[tuple[tuple, str, bool]]:
     """(location in the fragment, message, at the key?) for everything the schema refuses."""
-    import jsonschema
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        import jsonschema
 
-    validator = jsonschema.Draft202012Validator(fragment_schema())
+        _VALIDATOR = jsonschema.Draft202012Validator(fragment_schema())
+    validator = _VALIDATOR
     for err in sorted(validator.iter_errors(fragment), key=lambda e: (list(map(str, e.absolute_path)), e.validator)):
         yield from _explain(err)
 

@@ -49,7 +49,7 @@ def credential_diagnostics(doc: Loaded) -> list[Diagnostic]:
     """The literal-credential findings of a document, minus those its allow entries accept."""
     from compiler import credentials
 
-    allow = {at for _, rule, at in credentials.allowed(doc.data) if rule == credentials.RULE}
+    allow = {at for rule, at in credentials.allowed(doc.data) if rule == credentials.RULE}
     out = []
     for loc, message in credentials.findings(doc.data):
         field = dotted(loc)
