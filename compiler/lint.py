@@ -205,8 +205,14 @@ def _resource_requests(doc, job) -> Iterator[tuple[tuple, str]]:
         yield loc, f"{rtype} pods have no {' or '.join(missing)} request: set resources.{missing[0]}"
 
 
+def ttl_reruns(job) -> bool:
+    """Whether the spec's TTL deletes its finished job (which Argo CD then re-creates): a v1 or
+    batch job's does; a TrainJob's deletes only its JobSet, and the finished TrainJob stays."""
+    return job.spec.runPolicy.ttlSecondsAfterFinished is not None and job.spec.target != "trainjob"
+
+
 def _ttl(doc, job) -> Iterator[tuple[tuple, str]]:
-    if job.spec.runPolicy.ttlSecondsAfterFinished is not None and job.spec.target != "trainjob":
+    if ttl_reruns(job):
         yield ("spec", "runPolicy", "ttlSecondsAfterFinished"), (
             "the TTL deletes the finished job; with Argo CD auto-sync it is re-created and training runs again")
 

@@ -102,11 +102,12 @@ def gitops_warnings(units) -> list:
       finished job, so the change is not applied (and immutable fields fail to sync).
     """
     from compiler.diagnostics import Diagnostic
+    from compiler.lint import ttl_reruns
 
     out = []
     for u in units:
         doc, job = u.doc, u.job
-        if job.spec.runPolicy.ttlSecondsAfterFinished is not None and job.spec.target != "trainjob":
+        if ttl_reruns(job):
             line, col = doc.pos(("spec", "runPolicy", "ttlSecondsAfterFinished"))
             out.append(Diagnostic(
                 doc.path, line, col, "spec.runPolicy.ttlSecondsAfterFinished",
