@@ -72,7 +72,9 @@ _ABS, _SEGMENT = _absolute()
 #: An absolute path without ':' (a container mountPath or workingDir).
 MOUNT_PATH_PATTERN = rf"^{_absolute(':')[0]}$"
 #: An s3://bucket/key URI, a file:///absolute URI or an absolute path.
-URI_PATTERN = rf"^(?:s3://[a-z0-9][a-z0-9.\-]{{1,61}}[a-z0-9](?:/{_SEGMENT})*|file://{_ABS}|{_ABS})$"
+#: An S3 bucket name (3-63 lower-case letters, digits, '.' and '-', a letter or digit at each end).
+BUCKET = r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]"
+URI_PATTERN = rf"^(?:s3://{BUCKET}(?:/{_SEGMENT})*|file://{_ABS}|{_ABS})$"
 
 _PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
 _HOST = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])"

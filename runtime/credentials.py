@@ -100,6 +100,8 @@ def credential_in(value: str) -> str | None:
 def mask(text: str) -> str:
     """`text` with URL passwords and well-known tokens replaced by `***`, for messages."""
     text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@" if m.group(3) else m.group(0), text)
+    if _ANY_TOKEN.search(text) is None:
+        return text
     for _, pattern in _TOKENS:
         text = re.sub(pattern, "***", text)
     return text

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from runtime.contract import PATH_MAP_ENV
+from runtime.contract import BUCKET, PATH_MAP_ENV
 from runtime.credentials import mask
 from runtime.errors import ConfigError, DataError, RuntimeFailure, StorageError, StorageUnavailable
 
@@ -43,7 +43,7 @@ ENDPOINT_ENVS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 COMMIT_MARKERS = ("saved_model.pb", "saved_model.pbtxt")
 
 _T = TypeVar("_T")
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_BUCKET_RE = re.compile(rf"^{BUCKET}$")
 _TRANSIENT_CODES = frozenset({
     "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling",
     "ThrottlingException", "RequestLimitExceeded", "OperationAborted", "XMinioServerNotInitialized",
