@@ -56,34 +56,35 @@ def fingerprint() -> str:
 
 
 def key(source: str, data: bytes) -> str:
+    """The entry of a spec's path and bytes (with its defaults file's) under this compiler."""
     return sha256(fingerprint().encode() + b"\0" + source.encode() + b"\0" + data).hexdigest()
 
 
-def get(source: str, data: bytes) -> CompiledJob | None:
-    """The cached compiled job for these bytes, or None."""
+def get(k: str) -> CompiledJob | None:
+    """The cached compiled job of entry `k`, or None."""
     if not enabled():
         return None
-    k = key(source, data)
-    path = os.path.join(cache_dir(), k[:2], k)
     try:
-        with open(path, "rb") as f:
+        with open(os.path.join(cache_dir(), k[:2], k), "rb") as f:
             doc = json.loads(f.read())
         return CompiledJob.from_json(doc)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def put(source: str, data: bytes, job: CompiledJob) -> None:
-    """Store a compiled job; failures (read-only home, full disk) are ignored."""
+def put(k: str, job: CompiledJob) -> None:
+    """Store a compiled job as entry `k`; failures (read-only home, full disk) are ignored."""
     if not enabled():
         return
-    k = key(source, data)
     folder = os.path.join(cache_dir(), k[:2])
+    tmp = os.path.join(folder, f".{k}.{os.getpid()}.tmp")
     try:
         os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{k}.{os.getpid()}.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(json.dumps(job.to_json(), separators=(",", ":")))
         os.replace(tmp, os.path.join(folder, k))
     except OSError:
-        pass
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass

@@ -72,16 +72,16 @@ def process(sources: Iterable[tuple[str, bytes]], *, stage: str = COMPILE, cache
 
     use_cache = cache and stage == COMPILE
     units: list[Unit] = []
-    misses: list[tuple[Unit, tuple[str, bytes] | None]] = []
+    misses: list[tuple[Unit, tuple[str, bytes] | None, str | None]] = []
     memo: dict = {}
     for path, data in sources:
         u = Unit(path, data)
         found = defaults(path) if defaults is not None else lookup(path, memo)
-        key = data if found is None else data + b"\0" + found[1]
-        if use_cache:
-            u.compiled = render_cache.get(path, key)
+        entry = render_cache.key(path, data if found is None else data + b"\0" + found[1]) if use_cache else None
+        if entry is not None:
+            u.compiled = render_cache.get(entry)
         if u.compiled is None:
-            misses.append((u, found))
+            misses.append((u, found, entry))
         units.append(u)
     diags: list[Diagnostic] = []
     if misses:
@@ -93,7 +93,7 @@ def process(sources: Iterable[tuple[str, bytes]], *, stage: str = COMPILE, cache
 
         bad = set()
         settings: dict[tuple[str, bytes], dict | None] = {}
-        for u, found in misses:
+        for u, found, entry in misses:
             if found is not None and found not in settings:
                 try:
                     settings[found] = parse(*found)
@@ -120,8 +120,8 @@ def process(sources: Iterable[tuple[str, bytes]], *, stage: str = COMPILE, cache
                     diags += [Diagnostic(u.path, line, col, "metadata.name", p) for p in problems]
                     bad.add(id(u))
                     continue
-                if use_cache:
-                    render_cache.put(u.path, u.data if found is None else u.data + b"\0" + found[1], u.compiled)
+                if entry is not None:
+                    render_cache.put(entry, u.compiled)
         units = [u for u in units if id(u) not in bad]
     return _unique_names(units, diags)
 

@@ -34,10 +34,9 @@ def _file_name(obj: dict) -> str:
 
 def render_job(cj: CompiledJob) -> dict[str, str]:
     """Files of one job inside its folder: one per object, plus a kustomization.yaml."""
-    files = {}
-    for obj in cj.objects:
-        files[_file_name(obj)] = header(cj.source) + dump(obj)
-    files["kustomization.yaml"] = header(cj.source) + dump(kustomization(sorted(files)))
+    top = header(cj.source)
+    files = {_file_name(obj): top + dump(obj) for obj in cj.objects}
+    files["kustomization.yaml"] = top + dump(kustomization(sorted(files)))
     return files
 
 
@@ -56,6 +55,6 @@ def render_stream(jobs: list[CompiledJob]) -> str:
     """All objects as one YAML stream, each document introduced by `---` and its source."""
     parts = []
     for cj in jobs:
-        for obj in cj.objects:
-            parts.append("---\n" + header(cj.source) + dump(obj))
+        top = "---\n" + header(cj.source)
+        parts += [top + dump(obj) for obj in cj.objects]
     return "".join(parts)
