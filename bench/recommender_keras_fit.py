@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -81,12 +80,12 @@ def keras_fit(data: Path, epochs: int, spe: int, legacy: bool, env: dict[str, st
 def keras_fit_two_workers(data: Path, epochs: int, spe: int, env: dict[str, str]) -> dict:
     """tf-keras fit with jit_compile=True under MultiWorkerMirroredStrategy, 2 workers on loopback:
     exit codes and, when they fail, the informative line of worker 0's error."""
-    ports = []
-    for _ in range(2):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    sys.path.insert(0, str(REPO))
+    from localrun.supervisor import loopback_ports  # both ports held open while chosen, so they differ
+
+    names = ["worker-0", "worker-1"]
+    ports = loopback_ports(names)
+    cluster = {"worker": [f"127.0.0.1:{ports[n]}" for n in names]}
     procs = [subprocess.Popen([PY, "-c", KERAS_FIT, str(data), str(epochs), str(spe), "1"], cwd=REPO, text=True,
                               env={**env, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)

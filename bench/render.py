@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from readme import render_tables  # bench/readme.py, beside this script: README.md formats the same tables
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 SPECC = str(REPO / ".venv" / "bin" / "specc")
@@ -132,15 +134,7 @@ def main() -> None:
     res["many"] = many
     shutil.rmtree(tmp, ignore_errors=True)
 
-    lines = ["| command | median ms | min ms | x kubectl kustomize |", "| --- | ---: | ---: | ---: |"]
-    for k, v in res["single"].items():
-        lines.append(f"| `{k}` | {v['median_ms']} | {v['min_ms']} | {v['vs_kustomize']} |")
-    lines += ["", "| specs in one `specc render` | cold s | cold ms/spec | warm s | warm ms/spec | cold `-o DIR` s | writing those files, bare Python s |",
-              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for n, v in many.items():
-        lines.append(f"| {n:,} | {v['cold_s']} | {v['cold_ms_per_spec']} | {v['warm_s']} | {v['warm_ms_per_spec']} | "
-                     f"{v['cold_to_dir_s']} | {v['write_floor_s']} |")
-    md = "\n".join(lines) + "\n"
+    md = render_tables(res, min_ms=True) + "\n"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "render.json").write_text(json.dumps(res, indent=2) + "\n")
     (RESULTS / "render.md").write_text(md)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from runtime import mnist_data as md
 from runtime.errors import ConfigError, DataError, Rendezvous, RuntimeFailure, Terminated
-from runtime.trainers._keras import _reclaim_sigterm, error_reason
+from runtime.trainers._keras import error_reason, peer_errors, strategy_for
 
 if TYPE_CHECKING:
     from runtime.__main__ import Context
@@ -69,10 +69,9 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
             tf.config.threading.set_intra_op_parallelism_threads(md.cpu_limit())
         except RuntimeError:  # TensorFlow already initialized in this process: keep its setting
             pass
-    # The strategy must exist before TensorFlow runs any op.
-    strategy = tf.distribute.MultiWorkerMirroredStrategy() if distributed else tf.distribute.get_strategy()
-    if distributed:
-        _reclaim_sigterm()
+    # The strategy must exist before TensorFlow runs any op. `distributed` implies task.distributed,
+    # so strategy_for gives MultiWorkerMirroredStrategy (SIGTERM reclaimed) in that branch.
+    strategy = strategy_for(tf, task) if distributed else tf.distribute.get_strategy()
     device = _device(tf)
     writes = rank == 0
     global_batch = t.batch_size * world
@@ -126,8 +125,7 @@ def run(cfg: "RuntimeConfig", ctx: "Context") -> dict:
         s = time.perf_counter()
         try:
             loss, acc, stops = (float(v) for v in train_step(idx, tf.constant(float(ctx.stop_requested))).numpy())
-        except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.DeadlineExceededError,
-                tf.errors.AbortedError) as exc:
+        except peer_errors(tf) as exc:
             if not distributed:
                 raise
             raise Rendezvous(f"lost a peer replica at step {step}: {type(exc).__name__}: {error_reason(exc)}") from None

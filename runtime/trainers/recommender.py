@@ -46,7 +46,7 @@ import logging
 import re
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -718,10 +718,10 @@ class TrainingState:
     resumed run repeats the uninterrupted one, bit for bit with the same number of workers."""
 
     epoch: int = 0
-    loss: list = None
-    val_loss: list = None
-    epoch_s: list = None
-    epoch_cpu_s: list = None
+    loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    epoch_s: list = field(default_factory=list)
+    epoch_cpu_s: list = field(default_factory=list)
     attempt: int = 1
     store: object = None
     fingerprint: dict = None
@@ -729,15 +729,11 @@ class TrainingState:
     chief: bool = True
 
     @classmethod
-    def fresh(cls) -> "TrainingState":
-        return cls(loss=[], val_loss=[], epoch_s=[], epoch_cpu_s=[])
-
-    @classmethod
     def open(cls, tc: RecommenderConfig, ctx, data: Ratings) -> "TrainingState":
         """A state bound to the checkpoint store at tc.checkpoint_uri (nothing loaded yet)."""
         from runtime.checkpoint import CheckpointStore
 
-        state = cls.fresh()
+        state = cls()
         state.store = CheckpointStore(tc.checkpoint_uri, ctx.storage, keep=2, work_dir=ctx.work_dir)
         state.fingerprint = run_fingerprint(tc, data)
         state.work_dir = Path(ctx.work_dir)
@@ -836,7 +832,7 @@ def run(cfg: RuntimeConfig, ctx) -> dict:
              "after %.2f s importing TensorFlow)", len(data), len(data.customers), len(data.products),
              tc.split, len(y_tr), len(val_idx), t_read - t_import, t_prep - t_read, t_import - t_start)
 
-    state = TrainingState.open(tc, ctx, data) if tc.checkpoint_uri else TrainingState.fresh()
+    state = TrainingState.open(tc, ctx, data) if tc.checkpoint_uri else TrainingState()
     ctx.check_stop()
     # Plain variables on every worker, outside strategy.scope(): the engine all-reduces itself.
     engine = Engine(tf, keras_initial_weights(tf, tc.seed, data.customers, data.products, tc.factors),
