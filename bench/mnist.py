@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,14 +24,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 MNIST = Path(os.environ.get("SPECC_SHARED", REPO.parent / "shared")).resolve() / "data" / "mnist"
 OUT = REPO / "bench" / "results" / "mnist.json"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def case(framework: str, workers: int, args, tmp: Path) -> dict:
@@ -51,11 +45,15 @@ def case(framework: str, workers: int, args, tmp: Path) -> dict:
                 TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
     envs = []
     if framework == "tensorflow" and workers > 1:
-        hosts = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
+        from localrun.supervisor import loopback_ports  # held open together while chosen, so they differ
+
+        hosts = [f"127.0.0.1:{p}" for p in loopback_ports([f"worker-{i}" for i in range(workers)]).values()]
         envs = [{**base, "TF_CONFIG": json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})}
                 for i in range(workers)]
     elif framework == "pytorch" and workers > 1:
-        port = str(free_port())
+        from localrun.supervisor import loopback_ports
+
+        port = str(loopback_ports(["master"])["master"])
         envs = [{**base, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "WORLD_SIZE": str(workers), "RANK": str(r)}
                 for r in range(workers)]
     else:
