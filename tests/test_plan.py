@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from compiler import naming, quantity
 from compiler.cli import main
-from compiler.plan import changes, compare, markdown, requests
+from compiler.plan import changes, compare, markdown, requests, sides
 from conftest import REPO, compile_specs
 
 GOLDEN = Path(__file__).parent / "golden-plan"
@@ -356,6 +356,16 @@ def test_symlinked_spec_in_the_base_is_followed(repo, capsys):
     repo.commit("symlink")
     p = plan_json(capsys)
     assert {j["job"]: j["action"] for j in p["jobs"]}["income"] == "unchanged"
+
+
+def test_working_tree_reads_each_folders_defaults_once(repo):
+    """Every spec of a folder shares its `.specc.yaml` answer (as a render does): one read per folder."""
+    repo.write("specs/.specc.yaml", "target: trainjob\n")
+    side = sides.working_tree(["specs"])
+    first = side.defaults("specs/mnist.yaml")
+    (repo.path / "specs" / ".specc.yaml").unlink()
+    assert side.defaults("specs/income.yaml") == first == ("specs/.specc.yaml", b"target: trainjob\n")
+    assert sides.working_tree(["specs"]).defaults("specs/income.yaml") is None  # a new plan reads again
 
 
 # ----------------------------------------------------------------------------- credentials, totals

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -49,10 +50,10 @@ class Side:
     _names: set[str] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
-        if self.defaults is None:
+        if self.defaults is None:  # this file system, each folder's answer remembered (as a render does)
             from compiler.defaults import lookup
 
-            self.defaults = lookup
+            self.defaults = partial(lookup, memo={})
 
     def add(self, name: str, data: bytes) -> None:
         """A spec file, unless an earlier named path already brought it."""
@@ -108,7 +109,7 @@ def checkout(root: str, paths: list[str], rendered: str) -> Side:
     from compiler.defaults import lookup_under
 
     side = Side(root, dir=root, rendered_dir=rendered, locate=lambda name: str(base / _relative(name)),
-                defaults=lambda name, memo={}: lookup_under(base, name, memo))
+                defaults=partial(lookup_under, base, memo={}))
     _read_specs(side, base, paths)
     folder = base / _relative(rendered)
     if folder.is_dir():
