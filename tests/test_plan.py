@@ -368,6 +368,31 @@ def test_working_tree_reads_each_folders_defaults_once(repo):
     assert sides.working_tree(["specs"]).defaults("specs/income.yaml") is None  # a new plan reads again
 
 
+def test_base_from_git_is_read_with_one_ls_tree_and_one_cat_file(repo, monkeypatch):
+    """Every named path and rendered/ in one listing; the specs, the `.specc.yaml` files above
+    them and the rendered files in one `git cat-file`; `rev-parse --show-prefix` is the repository check."""
+    repo.write("specs/.specc.yaml", "target: v1\n")
+    repo.move("specs/income.yaml", "specs/team/deep/income.yaml")
+    repo.commit("nested")
+    calls = []
+    real = sides._git
+
+    def counting(*args, stdin=None):
+        calls.append(" ".join(args[:2]) if args[0] == "rev-parse" else args[0])
+        return real(*args, stdin=stdin)
+
+    monkeypatch.setattr(sides, "_git", counting)
+    side = sides.commit("main", ["specs", "nowhere", "specs/mnist.yaml", "gone"], "rendered")
+    assert side.missing == ["nowhere", "gone"] and not side.diags
+    assert [n for n, _ in side.specs] == ["specs/mnist.yaml", "specs/pytorch-dist.yaml", "specs/team/deep/income.yaml"]
+    assert side.specs[0][1] == (repo.path / "specs" / "mnist.yaml").read_bytes()
+    on_disk = {f"{f.parent.name}/{f.name}": f.read_bytes() for f in (repo.path / "rendered").glob("*/*.yaml")}
+    assert side.rendered == on_disk and len(on_disk) > 3
+    assert side.defaults("specs/team/deep/income.yaml") == side.defaults("specs/mnist.yaml") == (
+        "specs/.specc.yaml", b"target: v1\n")
+    assert calls == ["rev-parse --show-prefix", "rev-parse --verify", "ls-tree", "cat-file"]
+
+
 # ----------------------------------------------------------------------------- credentials, totals
 
 
