@@ -57,11 +57,11 @@ def _scan(node: Any, loc: tuple) -> Iterator[tuple[tuple, str]]:
         for i, item in enumerate(node):
             yield from _scan(item, (*loc, i))
         if loc and loc[-1] in ("args", "command"):
-            yield from _argv(node, loc)
+            yield from argv_findings(node, loc)
         if loc and loc[-1] == "env":  # a Kubernetes env list: [{name, value}, ...]
             for i, item in enumerate(node):
                 if isinstance(item, dict) and isinstance(item.get("name"), str):
-                    yield from _named((*loc, i, "value"), item["name"], item.get("value"))
+                    yield from named_findings((*loc, i, "value"), item["name"], item.get("value"))
         return
     if isinstance(node, dict):
         if loc == ("spec", "lint"):
@@ -71,12 +71,12 @@ def _scan(node: Any, loc: tuple) -> Iterator[tuple[tuple, str]]:
         if loc and loc[-1] in ("env", "annotations"):
             for name, value in node.items():
                 if isinstance(name, str):
-                    yield from _named((*loc, name), name, value)
+                    yield from named_findings((*loc, name), name, value)
 
 
-def _named(loc: tuple, name: str, value: Any) -> Iterator[tuple[tuple, str]]:
+def named_findings(loc: tuple, name: str, value: Any) -> Iterator[tuple[tuple, str]]:
     """An env variable or annotation: a literal value under a credential's name, or a
-    random-looking one under a key-like name."""
+    random-looking one under a key-like name. (`specc plan` masks what it finds: plan/changes.py.)"""
     if not isinstance(value, str) or not value or is_expansion(value):
         return
     if secret_name(name):
@@ -85,8 +85,9 @@ def _named(loc: tuple, name: str, value: Any) -> Iterator[tuple[tuple, str]]:
         yield loc, f"literal credential (a token-like value for {name}): {_FIX}"
 
 
-def _argv(args: list, loc: tuple) -> Iterator[tuple[tuple, str]]:
-    """`--password VALUE` as two items, and `--password=VALUE` in one."""
+def argv_findings(args: list, loc: tuple) -> Iterator[tuple[tuple, str]]:
+    """`--password VALUE` as two items, and `--password=VALUE` in one. (`specc plan` masks what it
+    finds: plan/changes.py.)"""
     for i, arg in enumerate(args):
         if not isinstance(arg, str) or not arg.startswith("-"):
             continue

@@ -36,6 +36,17 @@ def pathname(path) -> str:
     return (lead + "/".join(parts)) or "."
 
 
+def is_spec_name(rel: str) -> bool:
+    """A file, named relative to a searched folder ("/" between parts), that is taken for a spec:
+    a .yaml/.yml suffix and no hidden part (a name or folder starting with ".")."""
+    return os.path.splitext(rel)[1] in SPEC_SUFFIXES and not any(part.startswith(".") for part in rel.split("/"))
+
+
+def file_too_large(size: int, limit: int | None = MAX_FILE_BYTES) -> str:
+    """The message for a file refused for its size (with the limit in MiB when one is given)."""
+    return f"file too large: {size} bytes" + (f" (limit {limit >> 20} MiB)" if limit is not None else "")
+
+
 def discover(paths: Sequence) -> list[str]:
     """Expand the given paths into spec files: files as given; directories -> their *.yaml/*.yml
     files, recursively (hidden files and folders skipped); sorted and deduplicated, named as
@@ -51,15 +62,15 @@ def discover(paths: Sequence) -> list[str]:
             files = sorted(_specs_under(p))
             if not files:
                 diags.append(_diag(p, 1, 1, f"no .yaml/.yml specs in {p}"))
-            for f in files:
-                problem = unsafe_path(f) or (None if os.path.isfile(f) else
+            for f, is_file in files:
+                problem = unsafe_path(f) or (None if is_file else
                                              f"{_what(f)}, not a spec file: remove it or rename it without .yaml/.yml")
                 if problem:
                     diags.append(_diag(f, 1, 1, problem))
                 else:
                     found.setdefault(f, None)
-        elif unsafe_path(p):
-            diags.append(_diag(p, 1, 1, unsafe_path(p)))
+        elif problem := unsafe_path(p):
+            diags.append(_diag(p, 1, 1, problem))
         elif os.path.exists(p):
             if not os.path.isfile(p):
                 diags.append(_diag(p, 1, 1, f"{_what(p)}, not a spec file: name a regular .yaml/.yml file or a folder"))
@@ -75,13 +86,31 @@ def discover(paths: Sequence) -> list[str]:
 
 
 def _specs_under(folder: str):
-    """Spec files below `folder`, hidden files and folders skipped; folders (symbolic links to
-    folders included) are searched, never taken as specs, and links to folders are not followed."""
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in files:
-            if not name.startswith(".") and os.path.splitext(name)[1] in SPEC_SUFFIXES:
-                yield pathname(os.path.join(root, name))
+    """(name, whether it is or leads to a regular file) of every spec file name below `folder`,
+    hidden files and folders skipped. Folders are searched and never taken as specs; a symbolic
+    link to a folder is neither followed nor taken as a spec. A folder that cannot be listed is
+    skipped (as os.walk skips it). Entry types come with the listing: only links cost a stat."""
+    stack = [folder]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                listed = list(entries)
+        except OSError:
+            continue
+        for entry in listed:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not entry.name.startswith(".") and not entry.is_symlink():
+                    stack.append(entry.path)
+            elif is_spec_name(entry.name):
+                try:
+                    is_file = entry.is_file()
+                except OSError:
+                    is_file = False
+                yield pathname(entry.path), is_file
 
 
 def unsafe_path(path: str) -> str | None:
@@ -130,7 +159,7 @@ def read_spec(path) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise _error(name, f"{_what(name)}, not a spec file: name a regular .yaml/.yml file or a folder")
         if st.st_size > MAX_FILE_BYTES:
-            raise _error(name, f"file too large: {st.st_size} bytes (limit {MAX_FILE_BYTES >> 20} MiB)")
+            raise _error(name, file_too_large(st.st_size))
         chunks, size = [], 0
         while size <= MAX_FILE_BYTES:
             chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -337,3 +338,31 @@ def test_discover_skips_links_to_folders_and_hidden_files(tmp_path):
     (tmp_path / ".b.yaml").write_text("a: 1\n")
     assert discover([tmp_path]) == [str(tmp_path / "real" / "a.yaml")]
     assert discover([f"{tmp_path}/./real//"]) == [str(tmp_path / "real" / "a.yaml")]
+
+
+def test_discover_reports_what_is_not_a_spec_file(tmp_path):
+    """Folder entries named like specs: a link to a file is one, a real folder named x.yaml is
+    searched, and broken links, FIFOs and unsafe names are reported, each as its own problem."""
+    (tmp_path / "specs" / "deep" / "er").mkdir(parents=True)
+    (tmp_path / "specs" / "deep" / "er" / "a.yaml").write_text("a: 1\n")
+    (tmp_path / "specs" / "folder.yaml").mkdir()
+    (tmp_path / "specs" / "folder.yaml" / "b.yml").write_text("a: 1\n")
+    (tmp_path / "specs" / "alias.yaml").symlink_to(tmp_path / "specs" / "deep" / "er" / "a.yaml")
+    (tmp_path / "specs" / "broken.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    (tmp_path / "specs" / ".hidden.yaml").symlink_to(tmp_path / "nowhere.yaml")  # hidden: not looked at
+    (tmp_path / "specs" / "notes.txt").symlink_to(tmp_path / "nowhere.yaml")  # not a spec name: not looked at
+    os.mkfifo(tmp_path / "specs" / "pipe.yaml")
+    (tmp_path / "specs" / "tab\tname.yaml").write_text("a: 1\n")
+    with pytest.raises(SpecError) as exc:
+        discover([tmp_path / "specs"])
+    assert [(d.path[len(str(tmp_path)) + 1:], d.message) for d in exc.value.diagnostics] == [
+        ("specs/broken.yaml", "a broken symbolic link, not a spec file: remove it or rename it without .yaml/.yml"),
+        ("specs/pipe.yaml", "a named pipe (FIFO), not a spec file: remove it or rename it without .yaml/.yml"),
+        ("specs/tab\tname.yaml", "spec file names may hold letters, digits, space and ._-+@=,~/ only; character "
+                                 f"{len(str(tmp_path)) + 11} of the path is U+0009: rename the file or folder"),
+    ]
+    (tmp_path / "specs" / "broken.yaml").unlink()
+    (tmp_path / "specs" / "pipe.yaml").unlink()
+    (tmp_path / "specs" / "tab\tname.yaml").unlink()
+    assert discover([tmp_path / "specs", f"{tmp_path}/specs/./alias.yaml"]) == [
+        str(tmp_path / "specs" / p) for p in ("alias.yaml", "deep/er/a.yaml", "folder.yaml/b.yml")]

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from compiler import naming, quantity
 from compiler.cli import main
-from compiler.plan import changes, compare, markdown, requests
+from compiler.plan import changes, compare, markdown, requests, sides
 from conftest import REPO, compile_specs
 
 GOLDEN = Path(__file__).parent / "golden-plan"
@@ -358,6 +358,41 @@ def test_symlinked_spec_in_the_base_is_followed(repo, capsys):
     assert {j["job"]: j["action"] for j in p["jobs"]}["income"] == "unchanged"
 
 
+def test_working_tree_reads_each_folders_defaults_once(repo):
+    """Every spec of a folder shares its `.specc.yaml` answer (as a render does): one read per folder."""
+    repo.write("specs/.specc.yaml", "target: trainjob\n")
+    side = sides.working_tree(["specs"])
+    first = side.defaults("specs/mnist.yaml")
+    (repo.path / "specs" / ".specc.yaml").unlink()
+    assert side.defaults("specs/income.yaml") == first == ("specs/.specc.yaml", b"target: trainjob\n")
+    assert sides.working_tree(["specs"]).defaults("specs/income.yaml") is None  # a new plan reads again
+
+
+def test_base_from_git_is_read_with_one_ls_tree_and_one_cat_file(repo, monkeypatch):
+    """Every named path and rendered/ in one listing; the specs, the `.specc.yaml` files above
+    them and the rendered files in one `git cat-file`; `rev-parse --show-prefix` is the repository check."""
+    repo.write("specs/.specc.yaml", "target: v1\n")
+    repo.move("specs/income.yaml", "specs/team/deep/income.yaml")
+    repo.commit("nested")
+    calls = []
+    real = sides._git
+
+    def counting(*args, stdin=None):
+        calls.append(" ".join(args[:2]) if args[0] == "rev-parse" else args[0])
+        return real(*args, stdin=stdin)
+
+    monkeypatch.setattr(sides, "_git", counting)
+    side = sides.commit("main", ["specs", "nowhere", "specs/mnist.yaml", "gone"], "rendered")
+    assert side.missing == ["nowhere", "gone"] and not side.diags
+    assert [n for n, _ in side.specs] == ["specs/mnist.yaml", "specs/pytorch-dist.yaml", "specs/team/deep/income.yaml"]
+    assert side.specs[0][1] == (repo.path / "specs" / "mnist.yaml").read_bytes()
+    on_disk = {f"{f.parent.name}/{f.name}": f.read_bytes() for f in (repo.path / "rendered").glob("*/*.yaml")}
+    assert side.rendered == on_disk and len(on_disk) > 3
+    assert side.defaults("specs/team/deep/income.yaml") == side.defaults("specs/mnist.yaml") == (
+        "specs/.specc.yaml", b"target: v1\n")
+    assert calls == ["rev-parse --show-prefix", "rev-parse --verify", "ls-tree", "cat-file"]
+
+
 # ----------------------------------------------------------------------------- credentials, totals
 
 
@@ -563,9 +598,83 @@ def test_diff_lists_leaves_in_document_order():
     (("spec", "image"), "https://user:pa55word@registry.example.com/x", "***"),
     (("spec", "container", "args"), ["--password", "pw", "--epochs", "3"], ["--password", "***", "--epochs", "3"]),
     (("spec", "container", "args"), ["--token=ghp_" + "a" * 36], ["***"]),
+    (("spec", "container", "args"), ["--db-pass=abc", "--password", "/run/pw"], ["***", "--password", "***"]),
+    (("metadata", "annotations", "secretName"), "x", "***"),  # an annotation named like a credential, not a reference
+    (("spec", "podTemplate", "spec", "containers"), [{"name": "t", "env": [{"name": "DB_PASSWORD", "value": "pw"}]}],
+     [{"name": "t", "env": [{"name": "DB_PASSWORD", "value": "***"}]}]),
 ])
 def test_mask(loc, value, masked):
     assert changes.mask(loc, value) == masked
+
+
+def test_diff_masks_a_kubernetes_env_list_value_by_its_items_name():
+    old = {"env": [{"name": "DB_PASSWORD", "value": "hunter2"}, {"name": "LOG", "value": "info"}]}
+    new = {"env": [{"name": "DB_PASSWORD", "value": "hunter3"}, {"name": "LOG", "value": "debug"}]}
+    assert changes.diff(old, new) == [changes.Change("env[0].value", "***", "***"), changes.Change("env[1].value", "info", "debug")]
+
+
+# Spec-like documents: the places the literal-credential rule looks (env and annotations maps,
+# Kubernetes env lists, args and command), under keys that name credentials, key-ish keys and the
+# keys of Secret references, holding credential-looking and harmless values.
+_NAMES = st.sampled_from(["DB_PASSWORD", "API_KEY", "CACHE_KEY", "LOG", "secretName", "secretKeyRef", "value",
+                          "example.com/api-token", "name", "storage"])
+_VALUES = st.sampled_from(["hunter2", "q8Zr2LmP0xT4vB7nK1sW", "$(DB_PW)", "/run/pw", "", "info", "-v",
+                           "--password", "--db-pass", "--password=hunter2", "--db-pass=abc", "--api-key=$(K)",
+                           "postgres://u:pw@db/x", "ghp_" + "a" * 36])
+_LEAF = _VALUES | st.lists(_VALUES, max_size=4)
+_ENV_LIST = st.lists(st.fixed_dictionaries({"name": _NAMES, "value": _VALUES}), max_size=3)
+_NODE = st.recursive(
+    _LEAF,
+    lambda inner: st.dictionaries(_NAMES | st.sampled_from(["env", "annotations", "args", "command", "containers"]),
+                                  inner | _ENV_LIST, max_size=4) | st.lists(inner, max_size=2),
+    max_leaves=12)
+
+
+def _leaves(loc: tuple, v):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            yield from _leaves((*loc, k), x)
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            yield from _leaves((*loc, i), x)
+    else:
+        yield loc, v
+
+
+@settings(max_examples=400, deadline=None)
+@given(_NODE, _NODE)
+def test_plan_masks_everything_the_credential_rule_flags(spec, other):
+    """Whatever the literal-credential rule flags in a spec (compiler/credentials.py), plan's mask
+    hides: in the whole document, and in every change a diff against another document shows."""
+    from unittest import mock
+
+    from compiler import credentials
+
+    doc, other = {"spec": spec}, {"spec": other}
+    secrets = set()  # (location, value) of every finding on either side
+    for d in (doc, other):
+        flagged = {loc for loc, _ in credentials.findings(d)}
+        secrets |= {(loc, v) for loc, v in _leaves((), d) if loc in flagged}
+        masked = dict(_leaves((), changes.mask((), d)))
+        for loc in flagged:
+            assert any(masked.get(loc[:n]) == changes.MASK for n in range(1, len(loc) + 1)), (loc, masked)
+    shown, depth = [], []
+    real = changes.mask
+
+    def recording(loc, value, parent=None):  # what diff shows: the outermost calls' answers
+        depth.append(loc)
+        try:
+            out = real(loc, value, parent)
+        finally:
+            depth.pop()
+        if not depth:
+            shown.extend(_leaves(loc, out))
+        return out
+
+    with mock.patch.object(changes, "mask", recording):
+        changes.diff(other, doc)
+        changes.diff(doc, other)
+    assert not secrets & set(shown)
 
 
 def test_display_shows_hidden_characters():

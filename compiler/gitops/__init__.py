@@ -1,1 +1,2 @@
-"""GitOps delivery helpers: Argo CD health checks, Application manifests and the `specc argocd` CLI."""
+"""GitOps delivery helpers: Argo CD health checks and Application manifests (the `specc argocd`
+command that prints them lives in compiler/cli.py)."""

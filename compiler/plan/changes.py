@@ -12,13 +12,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from compiler.credentials import argv_findings, named_findings
 from compiler.validate import dotted
-from runtime.credentials import credential_in, keyish_name, looks_random, secret_name
+from runtime.credentials import credential_in, secret_name
 
 #: What a masked value is replaced with.
 MASK = "***"
 # Keys whose value names a Secret or one of its keys rather than holding a credential.
 _REFERENCE_KEYS = frozenset(("secretKeyRef", "configMapKeyRef", "fieldRef", "secretName", "accessKeyKey", "secretKeyKey"))
+# Maps whose keys name their values for the literal-credential rule (env variables, annotations).
+_NAMED_MAPS = ("env", "annotations")
 #: Longest value shown by the text and Markdown formats (JSON shows every value whole).
 MAX_SHOWN = 200
 
@@ -65,7 +68,8 @@ def same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _diff(old: Any, new: Any, loc: tuple, out: list[Change]) -> None:
+def _diff(old: Any, new: Any, loc: tuple, out: list[Change], parents: tuple = (None, None)) -> None:
+    """`parents`: the mappings that hold `old` and `new` (an env list item's name says what its value is)."""
     if same(old, new):
         return
     if isinstance(old, dict) or isinstance(new, dict):
@@ -73,13 +77,13 @@ def _diff(old: Any, new: Any, loc: tuple, out: list[Change]) -> None:
             a = old if isinstance(old, dict) else {}
             b = new if isinstance(new, dict) else {}
             for k in [*a, *(k for k in b if k not in a)]:
-                _diff(a.get(k, ABSENT), b.get(k, ABSENT), (*loc, k), out)
+                _diff(a.get(k, ABSENT), b.get(k, ABSENT), (*loc, k), out, (a, b))
             return
     elif _records(old) and _records(new) and len(old) == len(new):
         for i, (a, b) in enumerate(zip(old, new)):
             _diff(a, b, (*loc, i), out)
         return
-    out.append(Change(dotted(loc), mask(loc, old), mask(loc, new)))
+    out.append(Change(dotted(loc), mask(loc, old, parents[0]), mask(loc, new, parents[1])))
 
 
 def _records(v: Any) -> bool:
@@ -87,10 +91,13 @@ def _records(v: Any) -> bool:
     return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
 
 
-def mask(loc: tuple, value: Any) -> Any:
-    """`value` with every credential in it replaced by MASK: everything under a credential-named
-    key (not references to a Secret), random-looking strings under key-ish names, any string
-    that looks like a credential (`credential_in`), and the item after a `--password` flag."""
+def mask(loc: tuple, value: Any, parent: dict | None = None) -> Any:
+    """`value` with every credential in it replaced by MASK: what the literal-credential rule
+    finds (compiler/credentials.py: a string that looks like a credential, a value under a
+    credential's name or a random-looking one under a key-ish name, the value of a `--password`
+    flag) and, broader, everything under a credential-named key, a random-looking string under a
+    key-ish name anywhere above it (neither when a key names a reference to a Secret), and the
+    item after a `--password` flag whatever it holds. `parent`: the mapping that holds `value`."""
     if value is ABSENT:
         return value
     names = [k for k in loc if isinstance(k, str)]
@@ -98,18 +105,34 @@ def mask(loc: tuple, value: Any) -> Any:
     if not reference and any(secret_name(k) for k in names):
         return MASK
     if isinstance(value, str):
-        keyish = not reference and any(keyish_name(k) for k in names)
-        return MASK if credential_in(value) or (keyish and looks_random(value)) else value
+        own = _rule_name(loc, parent)
+        under = ([own] if own is not None else []) + ([] if reference else names)
+        if credential_in(value) or any(next(named_findings(loc, name, value), None) for name in under):
+            return MASK
+        return value
     if isinstance(value, dict):
-        return {k: mask((*loc, k), v) for k, v in value.items()}
+        return {k: mask((*loc, k), v, value) for k, v in value.items()}
     if isinstance(value, list):
         out = [mask((*loc, i), v) for i, v in enumerate(value)]
+        for at, _ in argv_findings(value, loc):
+            out[at[-1]] = MASK
         for i in range(len(out) - 1):
             if isinstance(value[i], str) and value[i].startswith("-") and "=" not in value[i] \
                     and secret_name(value[i].lstrip("-")) and isinstance(out[i + 1], str):
                 out[i + 1] = MASK
         return out
     return value
+
+
+def _rule_name(loc: tuple, parent: dict | None) -> str | None:
+    """The name the literal-credential rule reads a value under: its key in an env or annotations
+    map, or, in a Kubernetes env list (`[{name, value}]`), its item's name."""
+    if len(loc) > 1 and loc[-2] in _NAMED_MAPS and isinstance(loc[-1], str):
+        return loc[-1]
+    if (len(loc) > 2 and loc[-1] == "value" and isinstance(loc[-2], int) and loc[-3] == "env"
+            and isinstance(parent, dict) and isinstance(parent.get("name"), str)):
+        return parent["name"]
+    return None
 
 
 # Characters shown escaped: C0/C1 controls, line and paragraph separators, and the invisible

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from compiler.diagnostics import Diagnostic
 from compiler.naming import SOURCE_ANNOTATION
@@ -88,8 +89,10 @@ class _Job:
         self.name = md.get("name")
         self.source = (md.get("annotations") or {}).get(SOURCE_ANNOTATION)
 
+    @cached_property
     def stripped(self) -> dict:
-        """The objects without the source annotation (which file a spec lives in)."""
+        """The objects without the source annotation (which file a spec lives in); built once,
+        only read."""
         out = {}
         for kind, obj in self.objects.items():
             md = dict(obj.get("metadata") or {})
@@ -107,14 +110,6 @@ def _workload(objects: list[dict]) -> dict:
     others = [o for o in objects if o.get("kind") != _CONFIGMAP] or list(objects)
     known = [o for o in others if kinds.by_kind(o.get("kind")) is not None]
     return (known or others)[-1]
-
-
-def _immutable(kind: str) -> tuple[str, ...]:
-    """The fields of a kind that Kubernetes refuses to change on an existing object, as its
-    kind module declares them (IMMUTABLE_FIELDS; none when it declares nothing)."""
-    from compiler import kinds
-
-    return kinds.immutable_fields(kind)
 
 
 _MISSING = object()
@@ -204,7 +199,7 @@ def make(base: Side, head: Side, paths: list[str]) -> tuple[Plan | None, list[Di
         nj = _Job(list(n.compiled.objects)) if n else None
         bj = _Job(list(b.compiled.objects)) if b else None
         oj = committed.get(key) if committed is not None else bj
-        if committed is not None and bj is not None and (oj is None or not same(oj.stripped(), bj.stripped())):
+        if committed is not None and bj is not None and (oj is None or not same(oj.stripped, bj.stripped)):
             drifted += 1
         entry = Entry(job=key[1], namespace=key[0], action="", old_name=oj.name if oj else None,
                       new_name=nj.name if nj else None, old_source=oj.source if oj else None,
@@ -230,6 +225,8 @@ def make(base: Side, head: Side, paths: list[str]) -> tuple[Plan | None, list[Di
 
 def _decide(e: Entry, old: _Job | None, new: _Job | None, base: _Job | None, unit, label: str) -> None:
     """Set the entry's action, reason and warnings."""
+    from compiler import kinds
+
     if old is None:
         e.action = "create"
         e.reason = "new spec" if base is None else f"its spec is at the base, but {label} has no job for it"
@@ -239,8 +236,8 @@ def _decide(e: Entry, old: _Job | None, new: _Job | None, base: _Job | None, uni
         e.reason = "spec removed" if base is not None else f"in {label}, without a spec at the base"
         e.warnings.append(f"prunes {old.name} even if it is still running: a training run in progress stops")
         return
-    spec_changed = base is not None and not same(base.stripped(), new.stripped())
-    only_source = same(old.stripped(), new.stripped())
+    spec_changed = base is not None and not same(base.stripped, new.stripped)
+    only_source = same(old.stripped, new.stripped)
     moved = old.source != new.source
     reasons = []
     if spec_changed:
@@ -272,7 +269,8 @@ def _decide(e: Entry, old: _Job | None, new: _Job | None, base: _Job | None, uni
         before = old.objects.get(kind)
         if before is None:
             continue
-        immutable = [f for f in _immutable(kind) if not same(_get(before, f), _get(obj, f))]
+        # fields Kubernetes refuses to change on an existing object, as the kind's module declares them
+        immutable = [f for f in kinds.immutable_fields(kind) if not same(_get(before, f), _get(obj, f))]
         if immutable:
             e.warnings.append(
                 f"changes {', '.join(immutable)} of {kind} {new.name}, which Kubernetes does not allow to "

@@ -27,7 +27,7 @@ import re
 from importlib import resources
 
 from compiler import quantity
-from compiler.plan import changes, output, requests
+from compiler.plan import changes, output
 from compiler.plan.compare import Plan
 
 ZWSP = "\u200b"

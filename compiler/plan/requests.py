@@ -3,7 +3,6 @@ the pods of any workload kind, summed exactly (compiler/quantity.py reads the qu
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 from compiler.diagnostics import Diagnostic, SpecError
-from compiler.discover import MAX_FILE_BYTES, SPEC_SUFFIXES, discover, read_spec
+from compiler.discover import MAX_FILE_BYTES, discover, file_too_large, is_spec_name, read_spec
 
 #: Largest rendered file read from a base (a ConfigMap holds at most 1 MiB of data).
 MAX_RENDERED_BYTES = 4 << 20
@@ -49,10 +50,10 @@ class Side:
     _names: set[str] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
-        if self.defaults is None:
+        if self.defaults is None:  # this file system, each folder's answer remembered (as a render does)
             from compiler.defaults import lookup
 
-            self.defaults = lookup
+            self.defaults = partial(lookup, memo={})
 
     def add(self, name: str, data: bytes) -> None:
         """A spec file, unless an earlier named path already brought it."""
@@ -108,19 +109,20 @@ def checkout(root: str, paths: list[str], rendered: str) -> Side:
     from compiler.defaults import lookup_under
 
     side = Side(root, dir=root, rendered_dir=rendered, locate=lambda name: str(base / _relative(name)),
-                defaults=lambda name, memo={}: lookup_under(base, name, memo))
+                defaults=partial(lookup_under, base, memo={}))
     _read_specs(side, base, paths)
     folder = base / _relative(rendered)
     if folder.is_dir():
         side.rendered = {}
         for f in sorted(folder.glob("*/*")):
-            if f.suffix in SPEC_SUFFIXES and f.is_file() and not f.name.startswith(".") and not f.parent.name.startswith("."):
+            rel = f.relative_to(folder).as_posix()
+            if is_spec_name(rel) and f.is_file():
                 try:
                     size = f.stat().st_size
                     if size > MAX_RENDERED_BYTES:
-                        side.diags.append(Diagnostic(str(f), 1, 1, "", f"file too large: {size} bytes"))
+                        side.diags.append(Diagnostic(str(f), 1, 1, "", file_too_large(size, None)))
                         continue
-                    side.rendered[f.relative_to(folder).as_posix()] = f.read_bytes()
+                    side.rendered[rel] = f.read_bytes()
                 except OSError as exc:
                     side.diags.append(Diagnostic(str(f), 1, 1, "", f"cannot read file: {exc.strerror or exc}"))
     return side
@@ -150,11 +152,18 @@ def _commit_of(ref: str) -> str | None:
     return r.stdout.decode().strip() if r.returncode == 0 else None
 
 
+def _prefix() -> str:
+    """The working directory's path in its repository's tree (`sub/`, "" at the top); PlanError
+    outside a repository."""
+    r = _git("rev-parse", "--show-prefix")
+    if r.returncode != 0:
+        raise PlanError("not in a git repository: run specc plan inside one, or compare with --base-dir DIR")
+    return r.stdout.decode("utf-8", "surrogateescape").strip("\n")
+
+
 def resolve_base(ref: str | None) -> tuple[str, str]:
     """The commit to compare with and how to name it: `ref` itself, or by default the merge base
-    of HEAD with origin/main, else with main."""
-    if _git("rev-parse", "--git-dir").returncode != 0:
-        raise PlanError("not in a git repository: run specc plan inside one, or compare with --base-dir DIR")
+    of HEAD with origin/main, else with main (run inside a repository: see _prefix)."""
     if ref is not None:
         sha = _commit_of(ref)
         if sha is None:
@@ -178,17 +187,29 @@ def _repo_path(prefix: str, p: str) -> str:
     return "" if path == "." else path
 
 
-def _ls_tree(sha: str, path: str) -> list[tuple[str, str, str, int | None, str]]:
-    """(mode, type, object, size, path) of every file under `path` in the commit."""
-    out = _git_ok("ls-tree", "-r", "-l", "-z", "--full-tree", sha, "--", *([path] if path else []))
-    entries = []
+def _ls_tree(sha: str, paths: list[str]) -> list[list[tuple[str, str, str, int | None, str]]]:
+    """(mode, type, object, size, path) of every file under each of `paths` in the commit (in
+    tree order), from one `git ls-tree`."""
+    out = _git_ok("ls-tree", "-r", "-l", "-z", "--full-tree", sha, "--", *([] if "" in paths else dict.fromkeys(paths)))
+    listings: list[list[tuple[str, str, str, int | None, str]]] = [[] for _ in paths]
+    at: dict[str, list[int]] = {}  # a path -> the listings it is (also) named for
+    for i, path in enumerate(paths):
+        at.setdefault(path, []).append(i)
     for entry in out.split(b"\0"):
         if not entry:
             continue
         meta, _, name = entry.partition(b"\t")
         mode, kind, obj, size = meta.decode().split()
-        entries.append((mode, kind, obj, int(size) if size.isdigit() else None, name.decode("utf-8", "surrogateescape")))
-    return entries
+        tree_path = name.decode("utf-8", "surrogateescape")
+        item = (mode, kind, obj, int(size) if size.isdigit() else None, tree_path)
+        folder = tree_path
+        while True:  # the entry itself, each folder above it, and the top ("")
+            for i in at.get(folder, ()):
+                listings[i].append(item)
+            if not folder:
+                break
+            folder = folder.rpartition("/")[0]
+    return listings
 
 
 def _under(path: str, entry: str) -> str | None:
@@ -224,61 +245,88 @@ def _cat(sha: str, requests: list[str]) -> list[tuple[str, bytes]]:
     return answers
 
 
-def _git_defaults(sha: str, prefix: str) -> Callable[[str], tuple[str, bytes] | None]:
-    """The defaults lookup of a commit: the nearest `.specc.yaml` above a spec's tree path."""
-    from compiler.defaults import FILE_NAME
+class _GitDefaults:
+    """The defaults lookup of a commit: the nearest `.specc.yaml` above a spec's tree path. The
+    files of every folder above the side's specs are fetched with the specs (`folders`, `request`,
+    `learn`); any other folder's on first use."""
 
-    found: dict[str, tuple[str, bytes] | None] = {}
+    def __init__(self, sha: str, prefix: str):
+        self.sha, self.prefix = sha, prefix
+        self.found: dict[str, tuple[str, bytes] | None] = {}
 
-    def at(folder: str) -> tuple[str, bytes] | None:
-        if folder not in found:
-            path = f"{folder}/{FILE_NAME}" if folder else FILE_NAME
-            (kind, data), = _cat(sha, [f"{sha}:{path}"])
-            name = os.path.relpath(path, prefix) if prefix else path  # as the working tree names it
-            found[folder] = (name, data) if kind == "blob" else None
-        return found[folder]
+    @staticmethod
+    def _path(folder: str) -> str:
+        from compiler.defaults import FILE_NAME
 
-    def lookup(name: str) -> tuple[str, bytes] | None:
-        folder = os.path.dirname(_repo_path(prefix, name))
+        return f"{folder}/{FILE_NAME}" if folder else FILE_NAME
+
+    def folders(self, names: list[str]) -> list[str]:
+        """Each folder not yet known that the lookup of `names` may read, in a `git cat-file`
+        request that stays one line (a line break in a name would split it)."""
+        out: dict[str, None] = {}
+        for name in names:
+            folder = os.path.dirname(_repo_path(self.prefix, name))
+            while folder not in out and folder not in self.found and "\n" not in folder:
+                out[folder] = None
+                if not folder:
+                    break
+                folder = os.path.dirname(folder)
+        return list(out)
+
+    def request(self, folder: str) -> str:
+        return f"{self.sha}:{self._path(folder)}"
+
+    def learn(self, folder: str, kind: str, data: bytes) -> None:
+        """The `git cat-file` answer for a folder's `.specc.yaml`."""
+        path = self._path(folder)
+        name = os.path.relpath(path, self.prefix) if self.prefix else path  # as the working tree names it
+        self.found[folder] = (name, data) if kind == "blob" else None
+
+    def _at(self, folder: str) -> tuple[str, bytes] | None:
+        if folder not in self.found:
+            (kind, data), = _cat(self.sha, [self.request(folder)])
+            self.learn(folder, kind, data)
+        return self.found[folder]
+
+    def __call__(self, name: str) -> tuple[str, bytes] | None:
+        folder = os.path.dirname(_repo_path(self.prefix, name))
         while True:
-            hit = at(folder)
+            hit = self._at(folder)
             if hit is not None or not folder:
                 return hit
             folder = os.path.dirname(folder)
 
-    return lookup
-
 
 def commit(ref: str | None, paths: list[str], rendered: str) -> Side:
     """The spec files under `paths` and the rendered/ folder in a commit (default: the merge base
-    with origin/main, else main), read from git objects."""
+    with origin/main, else main), read from git objects: one `git ls-tree` lists them all and one
+    `git cat-file` reads the specs, the `.specc.yaml` files above them and the rendered files."""
+    prefix = _prefix()
     sha, name = resolve_base(ref)
-    prefix = _git_ok("rev-parse", "--show-prefix").decode("utf-8", "surrogateescape").strip("\n")
     short = sha[:12]
     where = ref if ref is not None else short
-    side = Side(f"{name} ({short})", ref=ref, commit=sha, rendered_dir=rendered)
+    defaults = _GitDefaults(sha, prefix)
+    side = Side(f"{name} ({short})", ref=ref, commit=sha, rendered_dir=rendered, defaults=defaults)
     side.locate = lambda n: f"{where}:{_repo_path(prefix, n)}"
     side.tree_path = lambda n: _repo_path(prefix, n) or "."
-    side.defaults = _git_defaults(sha, prefix)
 
+    rps = [_repo_path(prefix, p) for p in paths]
+    rendered_rp = _repo_path(prefix, rendered)
+    *listings, rendered_listing = _ls_tree(sha, [*rps, rendered_rp])
     wanted: list[tuple[str, str, str, int | None, str]] = []  # (name, mode, object, size, tree path)
-    for p in paths:
-        rp = _repo_path(prefix, p)
-        entries = _ls_tree(sha, rp)
+    for p, rp, entries in zip(paths, rps, listings):
         if not entries:
             side.missing.append(p)
             continue
         for mode, kind, obj, size, tree_path in entries:
             rel = _under(rp, tree_path)
-            if rel is None or kind != "blob":
-                continue
-            if rel and (Path(rel).suffix not in SPEC_SUFFIXES or any(part.startswith(".") for part in rel.split("/"))):
+            if rel is None or kind != "blob" or (rel and not is_spec_name(rel)):
                 continue
             wanted.append((str(Path(p) / rel) if rel else str(Path(p)), mode, obj, size, tree_path))
     requests, names = [], []
     for file_name, mode, obj, size, tree_path in wanted:
         if size is not None and size > MAX_FILE_BYTES:
-            side.error(file_name, f"file too large: {size} bytes (limit {MAX_FILE_BYTES >> 20} MiB)")
+            side.error(file_name, file_too_large(size))
         elif mode == "120000":  # a symbolic link: its target, if it is a file of the same commit
             if "\n" in tree_path:
                 side.error(file_name, "a symbolic link whose name holds a line break cannot be followed")
@@ -288,29 +336,30 @@ def commit(ref: str | None, paths: list[str], rendered: str) -> Side:
         else:
             requests.append(obj)
             names.append(file_name)
-    for file_name, (kind, data) in zip(names, _cat(sha, requests)):
+    folders = defaults.folders(names)
+
+    files, too_large = [], []  # (object, path in the rendered folder); (path, size)
+    for mode, kind, obj, size, tree_path in rendered_listing:
+        rel = _under(rendered_rp, tree_path)
+        if kind != "blob" or mode == "120000" or not rel or rel.count("/") != 1 or not is_spec_name(rel):
+            continue
+        if size is not None and size > MAX_RENDERED_BYTES:
+            too_large.append((rel, size))
+        else:
+            files.append((obj, rel))
+
+    answers = _cat(sha, [*requests, *map(defaults.request, folders), *(obj for obj, _ in files)])
+    for file_name, (kind, data) in zip(names, answers):
         if kind != "blob":
             side.error(file_name, f"a symbolic link that does not lead to a file in the commit ({kind})")
         elif len(data) > MAX_FILE_BYTES:
-            side.error(file_name, f"file too large: {len(data)} bytes (limit {MAX_FILE_BYTES >> 20} MiB)")
+            side.error(file_name, file_too_large(len(data)))
         else:
             side.add(file_name, data)
-
-    rp = _repo_path(prefix, rendered)
-    listing = _ls_tree(sha, rp)
-    if not listing:
-        return side
-    side.rendered = {}
-    files = []
-    for mode, kind, obj, size, tree_path in listing:
-        rel = _under(rp, tree_path)
-        if (kind != "blob" or mode == "120000" or not rel or rel.count("/") != 1
-                or Path(rel).suffix not in SPEC_SUFFIXES or any(part.startswith(".") for part in rel.split("/"))):
-            continue
-        if size is not None and size > MAX_RENDERED_BYTES:
-            side.error(f"{rendered}/{rel}", f"file too large: {size} bytes")
-        else:
-            files.append((obj, rel))
-    for (obj, rel), (kind, data) in zip(files, _cat(sha, [o for o, _ in files])):
-        side.rendered[rel] = data
+    for folder, (kind, data) in zip(folders, answers[len(names):]):
+        defaults.learn(folder, kind, data)
+    if rendered_listing:
+        for rel, size in too_large:
+            side.error(f"{rendered}/{rel}", file_too_large(size, None))
+        side.rendered = {rel: data for (_, rel), (_, data) in zip(files, answers[len(names) + len(folders):])}
     return side
