@@ -285,7 +285,7 @@ def _requests_within_limits(job: TrainingJob) -> Iterator[tuple]:
     """Each replica's merged resources (a replica's fields over the spec's, as rendered): no limit
     below its request. Located at the limit where the replica sets it, else at the replica's
     request, else at the spec's limit."""
-    from compiler.kinds.pod import merged_resources
+    from compiler.kinds.pod import merged_resources, quantity
 
     seen = set()
     for rtype, rep in kinds.replicas(job).items():
@@ -297,7 +297,7 @@ def _requests_within_limits(job: TrainingJob) -> Iterator[tuple]:
                 continue
             from compiler.quantity import parse_quantity  # only here: fractions is a slow import
 
-            if parse_quantity(req) <= parse_quantity(lim):
+            if parse_quantity(quantity(req)) <= parse_quantity(quantity(lim)):  # as rendered (1.5 -> "1.5")
                 continue
             field = limit if limit in own or request not in own else request
             base = ("spec", "replicas", rtype, "resources") if field in own else ("spec", "resources")

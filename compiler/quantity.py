@@ -16,16 +16,12 @@ _DECIMAL = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15,
 MAX_EXPONENT = 64
 
 
-def parse_quantity(text: str | int | float) -> Fraction:
+def parse_quantity(text: str) -> Fraction:
     """The exact value of a Kubernetes quantity (`500m`, `2`, `1.5`, `4Gi`, `512Mi`, `1e3`);
     ValueError for anything else."""
     if not isinstance(text, str):
-        # YAML read an unquoted `2` or `1.5` as a number; a float by its shortest decimal form,
-        # as it is rendered (repr: 0.1 is 1/10, not the binary fraction nearest it).
         if isinstance(text, int) and not isinstance(text, bool):
-            return Fraction(text)
-        if isinstance(text, float):
-            return Fraction(repr(text))
+            return Fraction(text)  # YAML read an unquoted `2` as a number
         raise ValueError(f"not a quantity: {text!r}")
     m = _QUANTITY.fullmatch(text)
     if m is None:

@@ -259,7 +259,7 @@ def test_merged_requests_within_limits_exactly_when_kubernetes_accepts_the_pod(w
     levels = {level: {k: data.draw(pick, label=f"{level}.{k}") for k in (what, what + "Limit")} for level in ("spec", "Worker")}
     merged = {k: levels["Worker"][k] if levels["Worker"][k] is not None else levels["spec"][k] for k in (what, what + "Limit")}
     req, lim = merged[what], merged[what + "Limit"]
-    refused = req is not None and lim is not None and parse_quantity(req) > parse_quantity(lim)
+    refused = req is not None and lim is not None and parse_quantity(str(req)) > parse_quantity(str(lim))
 
     def block(fields):
         return "{" + ", ".join(f"{k}: {json.dumps(v)}" for k, v in fields.items() if v is not None) + "}"
